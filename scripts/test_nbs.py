@@ -13,20 +13,49 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_TIMES = ROOT/'_exec'/'times.json'
+try: _last_time = __import__('json').loads(_TIMES.read_text())
+except Exception: _last_time = {}
 
 
-def _run_one(fn, flags):
+def _run_one(fn, flags, save_dir):
+    "Execute notebook `fn` the way `nbdev.test.test_nb` does, and save the executed copy into `save_dir`."
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    from nbdev.test import test_nb
+    os.environ['IN_TEST'] = '1'
+    import matplotlib; matplotlib.use('Agg')
+    from fastcore.xtras import working_directory
     from nbdev.config import get_config
+    from nbdev.process import NBProcessor
+    from nbdev.frontmatter import FrontmatterProc
+    from execnb.shell import CaptureShell
+    from execnb.nbio import write_nb
     cfg = get_config()
-    skip = [f for f in cfg.tst_flags.split() if f not in flags]
-    t0 = time.time()
+    sys.path.insert(0, str(cfg.config_path))
+    skip = set(cfg.tst_flags.split()) - set(flags)
+    fn = Path(fn).resolve()
+    nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb
+
+    def _no_eval(cell):
+        if cell.cell_type != 'code': return True
+        if 'nbdev_export' + '(' in cell.source: return True
+        direc = getattr(cell, 'directives_', {}) or {}
+        if direc.get('eval:', [''])[0].lower() == 'false': return True
+        return bool(skip & direc.keys())
+
+    t0, err, ok = time.time(), '', True
+    k = CaptureShell(fn)
     try:
-        ok, _ = test_nb(Path(fn), skip_flags=skip, force_flags=flags, showerr=True, basepath=cfg.config_path)
-        return fn, bool(ok), time.time() - t0, ''
+        with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=_no_eval)
     except Exception:
-        return fn, False, time.time() - t0, traceback.format_exc()
+        ok = False
+        try: err = k.prettytb(fname=fn)
+        except Exception: err = traceback.format_exc()
+    if save_dir:
+        out = Path(save_dir)/fn.relative_to(cfg.nbs_path.resolve())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for c in nb.cells: c.pop('directives_', None)
+        write_nb(nb, out)
+    return str(fn), ok, time.time() - t0, err
 
 
 def main():
@@ -34,24 +63,33 @@ def main():
     p.add_argument('paths', nargs='*', help='notebooks to test (default: every nbs/*.ipynb)')
     p.add_argument('--flags', default='', help='space-separated test flags to enable, e.g. "gpu slow"')
     p.add_argument('--n_workers', type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument('--save_dir', default='_exec', help='where executed copies (with outputs) are written, for the docs build; "" to skip')
     a = p.parse_args()
     os.chdir(ROOT)
     fns = [Path(x) for x in a.paths] or sorted(p for p in (ROOT / 'nbs').rglob('*.ipynb')
                                                if not p.name.startswith('_') and '.ipynb_checkpoints' not in str(p))
+    # longest notebooks first keeps both workers busy until the end
+    fns = sorted(fns, key=lambda f: -_last_time.get(f.name, 0))
     flags = a.flags.split()
     print(f'testing {len(fns)} notebooks with {a.n_workers} workers, flags={flags or "none"}', flush=True)
     results, t0 = [], time.time()
     with ProcessPoolExecutor(a.n_workers) as ex:
-        futs = [ex.submit(_run_one, str(f), flags) for f in fns]
+        futs = [ex.submit(_run_one, str(f), flags, a.save_dir) for f in fns]
         for fu in as_completed(futs):
             fn, ok, dt, err = fu.result()
             results.append((fn, ok, dt))
             print(f'{"PASS" if ok else "FAIL"} {dt:7.1f}s  {fn}', flush=True)
             if err: print(err, flush=True)
+    if a.save_dir and not a.paths:
+        _TIMES.parent.mkdir(exist_ok=True)
+        _TIMES.write_text(__import__('json').dumps({Path(f).name: round(dt, 1) for f, _, dt in results}))
     n_pass = sum(ok for _, ok, _ in results); n_fail = len(results) - n_pass
     print(f'total wall time {time.time() - t0:.1f}s')
     if not results: print('no notebooks were tested: that is a failure')
-    print(f'notebooks: {n_pass} passed, {n_fail} failed')
+    summary = f'notebooks: {n_pass} passed, {n_fail} failed'
+    if a.save_dir:
+        Path(a.save_dir).mkdir(exist_ok=True); (Path(a.save_dir)/'summary.txt').write_text(summary + '\n')
+    print(summary)
     sys.exit(0 if results and n_fail == 0 else 1)
 
 
