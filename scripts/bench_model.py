@@ -1,0 +1,408 @@
+#!/usr/bin/env python
+"""Benchmark the memory-efficient video ViT dual encoder (paper §4.1, Fig. 3 and Fig. 4).
+
+Model: video ViT (4x224², 1x16x16 cubes) + CLIP text tower + 256-d projections, symmetric InfoNCE loss, AdamW,
+bf16 autocast; all data resident on the GPU. For each variant it measures
+  * videos/s of a full training step (forward, backward, optimizer step),
+  * peak memory per video  = (peak allocated during a step - static memory) / batch,
+    static = parameters + AdamW states + gradients,
+  * the maximum batch size (search on OOM with a time bound; variants not searched get an estimate
+    (free memory - static) / per-video memory, marked "est"),
+  * model FLOPs utilisation (MFU) = videos/s x model FLOPs per video (fwd+bwd, counted on the meta device, no
+    recomputation) / measured bf16 matmul peak,
+plus the saved-activation breakdown LayerNorm / attention / MLP per video (Fig. 3) of the video ViT.
+
+Variants: naive attention (baseline), SDPA pinned to flash / cudnn, the flash_attn package (if installed),
+flash + gradient checkpointing (block / segments / attn-only / mlp-only), torch.compile (flash; flash+ckpt),
+and architectures ViT-B vs TSF-B (TimeSformer) vs ViT-L at 4 and 16 frames.
+
+    python scripts/bench_model.py                      # GPU, subset 'quick' (about 8 min on one H100)
+    python scripts/bench_model.py --subset full        # everything, longer
+    python scripts/bench_model.py --subset naive,flash,flash+ckpt_block   # named variants
+    python scripts/bench_model.py --tiny               # CPU smoke test with tiny models
+
+Writes results.json, fig3_memory.png, fig4_vit_vs_tsf.png and variants.png under --out (default benchmarks/model/).
+"""
+import os
+os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')   # less fragmentation near OOM
+import argparse, gc, math, sys, time, traceback
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from avion_nb.core import get_device, machine_info, save_json, set_plot_style, seed_everything  # noqa: E402
+from avion_nb.attention import flash_attn_available, which_sdpa_kernel, set_attn_backend  # noqa: E402
+from avion_nb.vit import activation_memory_per_video, plot_memory_breakdown  # noqa: E402
+from avion_nb.clip import build_video_clip  # noqa: E402
+
+try:
+    from avion_nb.losses import ClipLoss
+    def make_loss(): return ClipLoss()
+except Exception:   # the losses notebook is not there yet: a local symmetric InfoNCE
+    def make_loss():
+        def loss(v, t, s):
+            logits = s * v.float() @ t.float().T
+            y = torch.arange(len(v), device=v.device)
+            return dict(loss=(F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2)
+        return loss
+
+ARCHS = {  # name -> (vision preset, text preset, tsf)
+    'ViT-B': ('vit_b16', 'clip_b', False), 'TSF-B': ('vit_b16', 'clip_b', True), 'ViT-L': ('vit_l14', 'clip_l', False)}
+
+def V(arch='ViT-B', frames=4, attn='naive', ckpt='none', compile=False, search=False, group='variants'):
+    return dict(arch=arch, frames=frames, attn=attn, ckpt=ckpt, compile=compile, search=search, group=group)
+
+FL = 'sdpa:flash'
+VARIANTS = {   # in priority order (the time budget drops the tail)
+    'naive': V(search=True),
+    'flash': V(attn=FL, search=True),
+    'flash+ckpt_block': V(attn=FL, ckpt='block', search=True),
+    'tsf_naive': V('TSF-B', search=True, group='fig4'),
+    'tsf_flash': V('TSF-B', attn=FL, search=True, group='fig4'),
+    'tsf_flash+ckpt_block': V('TSF-B', attn=FL, ckpt='block', search=True, group='fig4'),
+    'cudnn': V(attn='sdpa:cudnn'),
+    'flash_attn_pkg': V(attn='flash_attn'),
+    'flash+ckpt_segments': V(attn=FL, ckpt='segments'),
+    'flash+ckpt_attn': V(attn=FL, ckpt='attn'),
+    'flash+ckpt_mlp': V(attn=FL, ckpt='mlp'),
+    'compile_flash': V(attn=FL, compile=True),
+    'compile_flash+ckpt_block': V(attn=FL, ckpt='block', compile=True),
+    'vit_b_16f_flash+ckpt_block': V('ViT-B', 16, FL, 'block', group='arch'),
+    'tsf_b_16f_flash+ckpt_block': V('TSF-B', 16, FL, 'block', group='arch'),
+    'vit_l_4f_flash+ckpt_block': V('ViT-L', 4, FL, 'block', group='arch'),
+    'vit_l_16f_flash+ckpt_block': V('ViT-L', 16, FL, 'block', group='arch'),
+    'vit_b_16f_naive': V('ViT-B', 16, 'naive', group='arch'),
+    'vit_l_4f_flash': V('ViT-L', 4, FL, group='arch'),
+}
+SUBSETS = {
+    'quick': ['naive', 'flash', 'flash+ckpt_block', 'tsf_naive', 'tsf_flash', 'tsf_flash+ckpt_block', 'cudnn',
+              'flash_attn_pkg', 'flash+ckpt_segments', 'flash+ckpt_attn', 'flash+ckpt_mlp', 'compile_flash',
+              'vit_b_16f_flash+ckpt_block', 'vit_l_4f_flash+ckpt_block', 'tsf_b_16f_flash+ckpt_block',
+              'compile_flash+ckpt_block', 'vit_l_16f_flash+ckpt_block'],
+    'full': list(VARIANTS),
+}
+
+
+def sync(dev):
+    if dev.type == 'cuda': torch.cuda.synchronize(dev)
+
+
+def is_oom(e):
+    oom = getattr(torch, 'OutOfMemoryError', None) or torch.cuda.OutOfMemoryError
+    return isinstance(e, oom) or 'out of memory' in str(e).lower()
+
+
+def free_cuda():
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
+
+
+def matmul_peak_tflops(dev, tiny=False, seconds=3.0):
+    "Measured dense matmul throughput: bf16 8192^3 on CUDA (fp32 512^3 on CPU)."
+    n, dt = (512, torch.float32) if dev.type == 'cpu' or tiny else (8192, torch.bfloat16)
+    a, b = torch.randn(n, n, device=dev, dtype=dt), torch.randn(n, n, device=dev, dtype=dt)
+    for _ in range(3): a @ b
+    sync(dev); it, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(10): a @ b
+        it += 10; sync(dev)
+    return 2 * n ** 3 * it / (time.perf_counter() - t0) / 1e12
+
+
+class Bench:
+    def __init__(self, a, dev):
+        self.a, self.dev = a, dev
+        self.cuda = dev.type == 'cuda'
+        self.adt = torch.bfloat16 if self.cuda else None
+        self.total_mem = torch.cuda.get_device_properties(dev).total_memory if self.cuda else None
+        self._flops = {}
+
+    # -- model and data -----------------------------------------------------------------------------------
+    def build(self, v, device=None):
+        vis, txt, tsf = ARCHS[v['arch']]
+        kw = dict(num_frames=v['frames'], embed_dim=256, attn=v['attn'], checkpointing=v['ckpt'], tsf=tsf)
+        if self.a.tiny:
+            vis, txt = 'vit_tiny', 'text_tiny'
+            kw.update(img_size=self.a.size, layers=4 if v['arch'] == 'ViT-L' else 2)
+        else: kw['img_size'] = self.a.size
+        return build_video_clip(vis, text=txt, **kw).to(device or self.dev)
+
+    def inputs(self, B, frames, device=None):
+        dev = device or self.dev
+        dt = torch.bfloat16 if dev.type == 'cuda' else torch.float32   # autocast casts to bf16 anyway
+        video = torch.randn(B, 3, frames, self.a.size, self.a.size, device=dev, dtype=dt)
+        n = 77
+        tok = torch.randint(1, 49405, (B, n), device=dev)
+        L = torch.randint(4, n, (B,), device=dev)
+        ar = torch.arange(n, device=dev)
+        tok = torch.where(ar[None] < L[:, None], tok, 0); tok[torch.arange(B, device=dev), L] = 49407
+        tok[:, 0] = 49406
+        return video, tok
+
+    def flops_per_video(self, v):
+        "Model FLOPs (forward + backward, no recomputation) per video, counted on the meta device."
+        key = (v['arch'], v['frames'])
+        if key not in self._flops:
+            from torch.utils.flop_counter import FlopCounterMode
+            vv = dict(v, attn='naive', ckpt='none')
+            with torch.device('meta'): m = self.build(vv, device=torch.device('meta'))
+            video, tok = self.inputs(2, v['frames'], device=torch.device('meta'))
+            fc = FlopCounterMode(display=False)
+            with fc:
+                ve, te, s = m(video, tok); (ve * te).sum().backward()
+            self._flops[key] = fc.get_total_flops() / 2
+        return self._flops[key]
+
+    # -- one variant -----------------------------------------------------------------------------------------
+    def run_variant(self, name, v, budget_left):
+        a, dev = self.a, self.dev
+        r = dict(v, name=name)
+        if v['attn'] == 'flash_attn' and not flash_attn_available():
+            return dict(r, status='skipped: flash_attn package not installed')
+        if v['attn'] in ('sdpa:cudnn', 'flash_attn') and not self.cuda: return dict(r, status=f"skipped: {v['attn']} needs CUDA")
+        if v['compile'] and budget_left < self.a.compile_min_budget:
+            return dict(r, status=f'skipped: time budget (compiling needs about {self.a.compile_min_budget:.0f}s)')
+        seed_everything(0); free_cuda()
+        t_start = time.perf_counter()
+        with torch.device(self.dev): model = self.build(v)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=self.cuda)
+        loss_fn = make_loss()
+        fwd = model
+        if v['compile']:
+            fwd = torch.compile(model, backend='aot_eager' if not self.cuda else 'inductor', dynamic=False)
+        ac = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=self.cuda)
+
+        def step(video, tok):
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(**ac):
+                ve, te, s = fwd(video, tok)
+                loss = loss_fn(ve, te, s)['loss']
+            loss.backward(); opt.step()
+            with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
+            return loss
+
+        n_params = sum(p.numel() for p in model.parameters())
+        r['params_M'] = n_params / 1e6
+        # static memory: params + AdamW states (after one step) + grads
+        B = max(1, a.batch * 4 // v['frames'] // (2 if v['arch'] == 'ViT-L' else 1))   # --batch is for ViT-B, 4 frames
+        while True:
+            try:
+                video, tok = self.inputs(B, v['frames'])
+                t0 = time.perf_counter(); step(video, tok); sync(dev); r['first_step_s'] = time.perf_counter() - t0
+                break
+            except RuntimeError as e:
+                if not is_oom(e) or B == 1:
+                    r['status'] = f'error: {type(e).__name__}: {str(e).splitlines()[0][:300]}'
+                    del model, opt; free_cuda(); return r
+                del e; video = tok = None; opt.zero_grad(set_to_none=True); free_cuda(); B //= 2
+        r['batch'] = B
+        # throughput
+        for _ in range(a.warmup): step(video, tok)
+        sync(dev)
+        if self.cuda:
+            opt.zero_grad(set_to_none=True); free_cuda()
+            static = torch.cuda.memory_allocated(dev) + 4 * n_params - video.numel() * video.element_size()
+            torch.cuda.reset_peak_memory_stats(dev)
+        it, t0 = 0, time.perf_counter()
+        while it < a.iters and (it < 3 or time.perf_counter() - t0 < a.min_time):
+            step(video, tok); it += 1
+        sync(dev); dt = (time.perf_counter() - t0) / it
+        r.update(step_s=dt, iters=it, videos_per_s=B / dt)
+        if self.cuda:
+            peak = torch.cuda.max_memory_allocated(dev)
+            r.update(static_mb=static / 2**20, peak_mb=peak / 2**20, mem_per_video_mb=(peak - static) / B / 2**20)
+            est = int((self.total_mem * 0.97 - static) / max(peak - static, 1) * B)
+            r['max_batch_est'] = est
+        fl = self.flops_per_video(v)
+        r.update(model_tflop_per_video=fl / 1e12, mfu=r['videos_per_s'] * fl / (self.peak * 1e12))
+        del video, tok
+        # max batch search
+        if self.cuda and v['search'] and a.search_time > 0 and not v['compile']:
+            r.update(self.max_batch(step, v, r['max_batch_est'], min(a.search_time, max(budget_left - (time.perf_counter() - t_start), 0))))
+        r['status'] = 'ok'
+        r['wall_s'] = time.perf_counter() - t_start
+        del model, opt, fwd
+        if v['compile']: torch._dynamo.reset()
+        free_cuda()
+        return r
+
+    def max_batch(self, step, v, est, budget):
+        "Largest batch whose training step fits: grow from the estimate, then bisect; bounded by `budget` seconds."
+        t0 = time.perf_counter(); lo, hi, tries, err = 0, None, [], None
+        cap = self.a.max_batch_cap
+        b = max(1, min(cap, int(est * 0.9)))
+
+        def fits(B):
+            nonlocal err
+            video = tok = None
+            try:
+                video, tok = self.inputs(B, v['frames']); step(video, tok); sync(self.dev); return True
+            except RuntimeError as e:
+                if not is_oom(e): err = str(e).splitlines()[0][:200]
+                return False
+            finally:
+                del video, tok; free_cuda()
+
+        while time.perf_counter() - t0 < budget:
+            ok = fits(b); tries.append((b, ok))
+            if ok:
+                lo = b
+                if lo >= cap: break
+            else: hi = b
+            if hi is None: b = min(cap, int(b * 1.25) + 1)
+            elif hi - lo <= max(1, lo // 50): break
+            else: b = (lo + hi) // 2 if lo else max(1, hi // 2)
+        exact = hi is not None and hi - lo <= max(1, lo // 50)
+        return dict(max_batch=lo, max_batch_fail=hi, max_batch_exact=exact, max_batch_tries=tries,
+                    max_batch_search_s=time.perf_counter() - t0, max_batch_error=err)
+
+
+def memory_breakdown(bench):
+    "Fig. 3: saved activations per video of the video ViT, by layer type (baseline / +flash / +grad-ckpt)."
+    a, dev = bench.a, bench.dev
+    out = {}
+    for label, attn, ck in [('baseline', 'naive', 'none'), ('+ flash', FL if bench.cuda else 'sdpa', 'none'),
+                            ('+ grad-ckpt', FL if bench.cuda else 'sdpa', 'block')]:
+        with torch.device(dev): m = bench.build(V(attn=attn, ckpt=ck)).visual.train()
+        out[label] = activation_memory_per_video(m, (3, 4, a.size, a.size), autocast_dtype=bench.adt)
+        del m; free_cuda()
+    return out
+
+
+def plots(res, out, tiny):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    set_plot_style()
+    R = {r['name']: r for r in res['results'] if r.get('status') == 'ok'}
+    tag = ' (tiny, CPU)' if tiny else ''
+    # Fig. 3
+    if res.get('memory_breakdown'):
+        ax = plot_memory_breakdown(res['memory_breakdown'], f'Video ViT-B, 4x224², saved activations per video{tag}')
+        ax.figure.savefig(out / 'fig3_memory.png'); plt.close(ax.figure)
+    # Fig. 4: TSF-B vs ViT-B
+    rows = [('baseline', 'naive', 'tsf_naive'), ('+ flash-attn', 'flash', 'tsf_flash'),
+            ('+ grad-ckpt', 'flash+ckpt_block', 'tsf_flash+ckpt_block')]
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3))
+    for j, (key, label) in enumerate([('max_batch', '# of videos (max batch)'), ('videos_per_s', 'videos / sec')]):
+        ax = axs[j]
+        for k, (arch, col) in enumerate([('TSF-B', 2), ('ViT-B', 1)]):
+            vals = []
+            for lab, vit_name, tsf_name in rows:
+                r = R.get(tsf_name if arch == 'TSF-B' else vit_name, {})
+                vals.append(r.get(key) or (r.get('max_batch_est') if key == 'max_batch' else None) or 0)
+            ys = [i + (0.2 if k else -0.2) for i in range(len(rows))]
+            ax.barh(ys, vals, height=0.4, label=arch)
+            for y, val in zip(ys, vals): ax.text(val, y, f' {val:.0f}' if val else ' n/a', va='center', fontsize=8)
+        ax.set_yticks(range(len(rows))); ax.set_yticklabels([r[0] for r in rows]); ax.invert_yaxis()
+        ax.set_xlabel(label)
+        if key == 'max_batch' and any(ax.patches) and max(b.get_width() for b in ax.patches) > 0: ax.set_xscale('log')
+    axs[1].legend(fontsize=8); fig.suptitle(f'Video-text dual encoder, 4 frames{tag}', fontsize=10)
+    fig.savefig(out / 'fig4_vit_vs_tsf.png'); plt.close(fig)
+    # all variants
+    names = [n for n in R]
+    fig, axs = plt.subplots(1, 3, figsize=(13, 0.6 + 0.32 * len(names)), sharey=True)
+    for ax, key, label in [(axs[0], 'videos_per_s', 'videos / sec'), (axs[1], 'mem_per_video_mb', 'peak MB / video'),
+                           (axs[2], 'max_batch', 'max batch (* = estimate)')]:
+        vals = [R[n].get(key) or (R[n].get('max_batch_est') if key == 'max_batch' else 0) or 0 for n in names]
+        ax.barh(names, vals)
+        for i, n in enumerate(names):
+            star = '*' if key == 'max_batch' and not R[n].get('max_batch') else ''
+            ax.text(vals[i], i, f' {vals[i]:.0f}{star}', va='center', fontsize=7)
+        ax.set_xlabel(label)
+    axs[0].invert_yaxis(); fig.suptitle(f'Training step of the video CLIP per variant{tag}', fontsize=10)
+    fig.savefig(out / 'variants.png'); plt.close(fig)
+
+
+def targets(res):
+    R = {r['name']: r for r in res['results'] if r.get('status') == 'ok'}
+    t = {}
+    def mb(n): r = R.get(n, {}); return r.get('max_batch') or r.get('max_batch_est')
+    ok_fast = [(n, r['videos_per_s'], r.get('mem_per_video_mb')) for n, r in R.items()
+               if r['arch'] == 'ViT-B' and r['frames'] == 4 and r.get('mem_per_video_mb') is not None
+               and r['mem_per_video_mb'] <= 100]
+    best = max(ok_fast, key=lambda x: x[1]) if ok_fast else None
+    t['best_vps_at_le_100MB'] = dict(variant=best[0], videos_per_s=best[1], mem_per_video_mb=best[2],
+                                     target=700, met=best[1] >= 700) if best else None
+    if 'naive' in R and 'flash' in R:
+        x = R['flash']['videos_per_s'] / R['naive']['videos_per_s']
+        t['flash_vs_naive_throughput'] = dict(ratio=x, target=1.7, met=x >= 1.7, paper=1.7)
+    if mb('naive') and mb('flash+ckpt_block'):
+        x = mb('flash+ckpt_block') / mb('naive')
+        t['flash_ckpt_vs_naive_max_batch'] = dict(ratio=x, target=13, met=x >= 13, paper=13.8,
+                                                   exact=bool(R['naive'].get('max_batch') and R['flash+ckpt_block'].get('max_batch')))
+    if mb('naive') and mb('flash'):
+        t['flash_vs_naive_max_batch'] = dict(ratio=mb('flash') / mb('naive'), paper=3.0)
+    return t
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--out', default='benchmarks/model')
+    p.add_argument('--tiny', action='store_true', help='tiny models and shapes, CPU smoke test')
+    p.add_argument('--subset', default='quick', help="'quick', 'full', or comma-separated variant names: " + ', '.join(VARIANTS))
+    p.add_argument('--batch', type=int, default=64, help='batch for throughput (halved on OOM)')
+    p.add_argument('--size', type=int, default=224)
+    p.add_argument('--iters', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--min_time', type=float, default=2.0, help='time each throughput measurement at least this long (s)')
+    p.add_argument('--search_time', type=float, default=45, help='max seconds of max-batch search per variant (0: off)')
+    p.add_argument('--max_batch_cap', type=int, default=6144)
+    p.add_argument('--time_budget', type=float, default=420, help='stop starting new variants after this many seconds')
+    p.add_argument('--compile_min_budget', type=float, default=150, help='skip a compile variant with less time left (s)')
+    p.add_argument('--no_breakdown', action='store_true')
+    p.add_argument('--device', default=None)
+    a = p.parse_args()
+    if a.tiny:
+        a.batch, a.size, a.iters, a.warmup, a.min_time, a.search_time, a.compile_min_budget = 4, 32, 2, 1, 0., 0, 0
+        if a.device is None: a.device = 'cpu'
+    dev = get_device(a.device)
+    names = SUBSETS.get(a.subset, [s.strip() for s in a.subset.split(',') if s.strip()])
+    bad = [n for n in names if n not in VARIANTS]
+    if bad: p.error(f'unknown variant(s) {bad}; known: {list(VARIANTS)}')
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    T0 = time.perf_counter()
+    res = dict(command=' '.join([sys.executable] + sys.argv), args=vars(a), machine_info=machine_info(), results=[])
+    bench = Bench(a, dev)
+    bench.peak = matmul_peak_tflops(dev, a.tiny, seconds=1.0 if a.tiny else 3.0)
+    res['matmul_peak_tflops'] = bench.peak
+    print(f'device {dev}, measured matmul peak {bench.peak:.3f} TFLOP/s', flush=True)
+    if bench.cuda:
+        res['sdpa_default_kernel_bf16_vitb'] = which_sdpa_kernel(torch.bfloat16, (8, 12, 785, 64), dev)
+        print('default SDPA kernel (bf16, ViT-B 4x224²):', res['sdpa_default_kernel_bf16_vitb'])
+    if not a.no_breakdown:
+        try:
+            res['memory_breakdown'] = memory_breakdown(bench)
+            for k, d in res['memory_breakdown'].items():
+                print(f'  Fig.3 {k:12s} ' + '  '.join(f'{c}={v:.1f}' for c, v in d.items()) + '  MB/video', flush=True)
+        except Exception as e:
+            res['memory_breakdown_error'] = traceback.format_exc(); print('memory breakdown failed:', e)
+    hdr = f"{'variant':28s} {'B':>5s} {'vid/s':>8s} {'MB/vid':>7s} {'maxB':>7s} {'MFU':>6s} {'wall':>6s}"
+    print(hdr, flush=True)
+    for n in names:
+        left = a.time_budget - (time.perf_counter() - T0)
+        if left <= 0:
+            res['results'].append(dict(VARIANTS[n], name=n, status='skipped: time budget')); continue
+        try: r = bench.run_variant(n, VARIANTS[n], left)
+        except Exception as e:
+            r = dict(VARIANTS[n], name=n, status=f'error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ""}',
+                     traceback=traceback.format_exc()); free_cuda()
+        res['results'].append(r)
+        if r.get('status') == 'ok':
+            mbv = r.get('mem_per_video_mb'); mx = r.get('max_batch') or r.get('max_batch_est')
+            star = '' if r.get('max_batch') else '*'
+            print(f"{n:28s} {r['batch']:5d} {r['videos_per_s']:8.1f} {mbv if mbv is None else round(mbv, 1)!s:>7s} "
+                  f"{(str(mx) + star) if mx else '-':>7s} {r['mfu']:6.1%} {r['wall_s']:6.1f}", flush=True)
+        else: print(f'{n:28s} {r["status"]}', flush=True)
+        save_json(res, out / 'results.json')   # partial results survive a crash
+    res['targets'] = targets(res)
+    res['total_wall_s'] = time.perf_counter() - T0
+    save_json(res, out / 'results.json')
+    plots(res, out, a.tiny)
+    print('targets:', res['targets'])
+    print(f'wrote {out}/results.json, fig3_memory.png, fig4_vit_vs_tsf.png, variants.png in {res["total_wall_s"]:.0f}s')
+
+
+if __name__ == '__main__':
+    main()
