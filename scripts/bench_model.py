@@ -13,7 +13,7 @@ bf16 autocast; all data resident on the GPU. For each variant it measures
 plus the saved-activation breakdown LayerNorm / attention / MLP per video (Fig. 3) of the video ViT.
 
 Variants: naive attention (baseline), SDPA pinned to flash / cudnn, the flash_attn package (if installed),
-flash + gradient checkpointing (block / segments / attn-only / mlp-only), torch.compile (flash; flash+ckpt),
+flash + gradient checkpointing (block / segments / attn-only / mlp-only / first 8 of 12 blocks), torch.compile (flash; flash+ckpt),
 and architectures ViT-B vs TSF-B (TimeSformer) vs ViT-L at 4 and 16 frames.
 
     python scripts/bench_model.py                      # GPU, subset 'quick' (about 8 min on one H100)
@@ -67,6 +67,7 @@ VARIANTS = {   # in priority order (the time budget drops the tail)
     'flash+ckpt_segments': V(attn=FL, ckpt='segments'),
     'flash+ckpt_attn': V(attn=FL, ckpt='attn'),
     'flash+ckpt_mlp': V(attn=FL, ckpt='mlp'),
+    'flash+ckpt_partial8': V(attn=FL, ckpt='partial:8'),
     'compile_flash': V(attn=FL, compile=True),
     'compile_flash+ckpt_block': V(attn=FL, ckpt='block', compile=True),
     'vit_b_16f_flash+ckpt_block': V('ViT-B', 16, FL, 'block', group='arch'),
@@ -78,7 +79,7 @@ VARIANTS = {   # in priority order (the time budget drops the tail)
 }
 SUBSETS = {
     'quick': ['naive', 'flash', 'flash+ckpt_block', 'tsf_naive', 'tsf_flash', 'tsf_flash+ckpt_block', 'cudnn',
-              'flash_attn_pkg', 'flash+ckpt_segments', 'flash+ckpt_attn', 'flash+ckpt_mlp', 'compile_flash',
+              'flash_attn_pkg', 'flash+ckpt_segments', 'flash+ckpt_attn', 'flash+ckpt_mlp', 'flash+ckpt_partial8', 'compile_flash',
               'vit_b_16f_flash+ckpt_block', 'vit_l_4f_flash+ckpt_block', 'tsf_b_16f_flash+ckpt_block',
               'compile_flash+ckpt_block', 'vit_l_16f_flash+ckpt_block'],
     'full': list(VARIANTS),
