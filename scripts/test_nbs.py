@@ -73,7 +73,9 @@ def main():
     flags = a.flags.split()
     print(f'testing {len(fns)} notebooks with {a.n_workers} workers, flags={flags or "none"}', flush=True)
     results, t0 = [], time.time()
-    with ProcessPoolExecutor(a.n_workers) as ex:
+    import multiprocessing as mp
+    # one notebook per worker process: running a notebook replaces the worker's __main__
+    with ProcessPoolExecutor(a.n_workers, mp_context=mp.get_context('spawn'), max_tasks_per_child=1) as ex:
         futs = [ex.submit(_run_one, str(f), flags, a.save_dir) for f in fns]
         for fu in as_completed(futs):
             fn, ok, dt, err = fu.result()
