@@ -287,7 +287,7 @@ def collate_clips(samples: list) -> dict:
     batch['skipped'] = [f'sample {s.index} ({s.info}): {s.error}' for s in skipped]
     return batch
 
-# %% ../nbs/04_datasets.ipynb #4a630485
+# %% ../nbs/04_datasets.ipynb #87e4a713
 def _worker_init(worker_id: int, threads: int = 1):
     torch.set_num_threads(threads)
     s = torch.initial_seed() % 2**32        # distinct per worker; only for third-party code using the global RNGs
@@ -297,6 +297,12 @@ def _worker_init(worker_id: int, threads: int = 1):
 
 class ResumableLoader(DataLoader):
     "A DataLoader whose epoch and starting batch can be set (exact mid-epoch resume)."
+    def __init__(self, dataset, *args, **kwargs):
+        "Takes `torch.utils.data.DataLoader`'s arguments."
+        # an explicit signature: show_doc cannot evaluate DataLoader's own (its annotations name `Iterable`,
+        # which torch imports only under TYPE_CHECKING)
+        super().__init__(dataset, *args, **kwargs)
+
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         s = self.sampler
         if hasattr(s, 'set_epoch'):

@@ -17,7 +17,7 @@ __all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'CKPT_MODES', 'MEM_CATEGORIES
            'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT', 'interpolate_temporal_pe',
            'saved_activation_bytes', 'activation_memory_per_video', 'plot_memory_breakdown']
 
-# %% ../nbs/11_vit.ipynb #d177516f
+# %% ../nbs/11_vit.ipynb #f1c2303a
 class _QuickGELUFn(torch.autograd.Function):
     "x * sigmoid(1.702 x), saving only x for the backward pass."
     @staticmethod
@@ -37,6 +37,7 @@ class QuickGELU(nn.Module):
 ACTIVATIONS = {'gelu': nn.GELU, 'quick_gelu': QuickGELU, 'gelu_tanh': lambda: nn.GELU(approximate='tanh')}
 
 def make_act(name: str) -> nn.Module:
+    "A new activation module by name: one of `ACTIVATIONS` ('gelu', 'quick_gelu', 'gelu_tanh')."
     if name not in ACTIVATIONS: raise ValueError(f"unknown activation {name!r}; choose one of {tuple(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 

@@ -18,7 +18,7 @@ sidebar (or a sidebar entry without a notebook), a page without a title, or a RE
     python scripts/build_docs.py --execute            # run the notebooks first (scripts/test_nbs.py), then build
     python scripts/build_docs.py --write_readme       # regenerate README.md from nbs/index.ipynb
 """
-import argparse, html, json, os, re, shutil, subprocess, sys
+import argparse, html, json, os, re, shutil, subprocess, sys, warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,21 @@ def frontmatter(nb):
     return None, None
 
 
+def quarto_cell_options(cell):
+    "Apply the Quarto cell options nbdev leaves in code cells (`#| echo: false` on show_doc cells, ...), as Quarto would."
+    if cell.cell_type != 'code': return cell
+    lines, opts = cell.source.splitlines(), {}
+    while lines and lines[0].startswith('#|'):
+        k, _, v = lines.pop(0)[2:].partition(':'); opts[k.strip()] = v.strip().lower()
+    if opts.get('include') == 'false': return None
+    cell.source = '\n'.join(lines)
+    if opts.get('echo') == 'false' or not cell.source.strip():
+        cell.metadata.setdefault('tags', []).append('remove_input')
+        if not cell.get('outputs'): return None
+    if opts.get('output') == 'false': cell.outputs = []
+    return cell
+
+
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} – avion_nb</title>
 <style>
@@ -67,10 +82,10 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ddd;padding:3px 8px}}
 
 def build(src: Path, out: Path):
     from nbdev.config import get_config
-    from nbdev.serve import proc_nbs
-    import nbdev.doclinks
-    from execnb.nbio import read_nb
+    from nbdev.processors import FilterDefaults
+    import nbdev.doclinks, nbdev.serve_drv
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
     cfg = get_config()
     order = sidebar_order()
     listed = [f for _, f in order]
@@ -85,21 +100,43 @@ def build(src: Path, out: Path):
     shutil.rmtree(bsrc, ignore_errors=True); bsrc.mkdir()
     for f in present:
         s = src/f if (src/f).exists() else NBS/f
-        if s.stat().st_mtime < (NBS/f).stat().st_mtime and s != NBS/f:
-            print(f'note: {s} is older than nbs/{f}; using nbs/{f} (no outputs)'); s = NBS/f
+        if s != NBS/f and _sources(s) != _sources(NBS/f):
+            # compare cell sources, not mtimes: `nbdev_clean` rewrites every notebook after the tests ran
+            print(f'note: {s} does not have the cells of nbs/{f} (stale): using nbs/{f} (no outputs); '
+                  f'python scripts/test_nbs.py {NBS.name}/{f} refreshes it'); s = NBS/f
         shutil.copy(s, bsrc/f)
     for f in CONFIG_FILES: shutil.copy(NBS/f, bsrc/f)
-    # 2. nbdev's processors (front matter, show_doc, hidden cells, ...)
+    # 2. nbdev's processors (front matter, show_doc, hidden cells, ...): what `proc_nbs` runs for each notebook
+    #    (`nbdev.serve_drv.main` with `FilterDefaults`), one notebook at a time so that every failure is reported
     nbdev.doclinks._build_modidx()
-    cache = proc_nbs(path=str(bsrc), force=True, n_workers=0)
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))  # the docs import avion_nb even if not installed
+    cache = cfg.config_path/'_proc'
+    shutil.rmtree(cache, ignore_errors=True); cache.mkdir()
+    for f in present:
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter('always')
+            try: nbdev.serve_drv.main((bsrc/f, cache/f, FilterDefaults))
+            except Exception as e:
+                lines = str(e).splitlines() or ['']
+                code = next((l for l in lines[1:] if l.strip() and not l.startswith('#|')), '')
+                cause = e.__cause__ or e.__context__ or e
+                errors.append(f'{f}: nbdev processing failed: {lines[0]} `{code}` -> {type(cause).__name__}: {cause}')
+            finally: os.environ.pop('IN_TEST', None)
+        for w in ws:
+            if 'Found cells containing imports and other code' in str(w.message):
+                # nbdev runs such cells (all of them) in its docs kernel: keep imports in cells of their own
+                code = next((l for l in str(w.message).split('---')[1].splitlines() if l.strip() and not l.startswith('#|')), '')
+                print(f'note: {f}: nbdev executes this cell for the docs (imports mixed with code): `{code}`')
+            elif not issubclass(w.category, DeprecationWarning): print(f'note: {f}: {w.category.__name__}: {w.message}')
     # 3. one page per notebook
     shutil.rmtree(out, ignore_errors=True); out.mkdir(parents=True)
-    exp = HTMLExporter(template_name='lab')
+    exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
+    exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
     pages = {}
     for f in listed:
         p = Path(cache)/f
         if not p.exists(): errors.append(f'processing produced no {f}'); continue
-        nb = read_nb(p)
+        nb = _read(p)
         title, desc = frontmatter(nb)
         if not title: errors.append(f'{f}: no title (first cell must be "# Title" then "> description")')
         for i, c in enumerate(nb.cells):
@@ -109,9 +146,9 @@ def build(src: Path, out: Path):
                 txt = ''.join(o.get('text', '')) if o.get('output_type') == 'stream' else ''
                 if 'Traceback (most recent call last)' in txt: errors.append(f'{f}: cell {i} prints a traceback')
         nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.startswith('---'))]
+        nb.cells = [c for c in map(quarto_cell_options, nb.cells) if c is not None]
         try:
-            import nbformat
-            body, _ = exp.from_notebook_node(nbformat.from_dict(nb))
+            body, _ = exp.from_notebook_node(nb)
         except Exception as e:
             errors.append(f'{f}: nbconvert failed: {e!r}'); continue
         m_head = re.search(r'<head>(.*)</head>', body, re.S); m_body = re.search(r'<body[^>]*>(.*)</body>', body, re.S)
@@ -129,20 +166,34 @@ def build(src: Path, out: Path):
     return errors, cache
 
 
+def _sources(p):
+    "Cell types and sources of notebook `p`, to check an executed copy still matches its notebook."
+    import nbformat
+    return [(c.cell_type, c.source) for c in nbformat.read(p, as_version=4).cells]
+
+
+def _read(p):
+    "Read a notebook with nbformat: multi-line strings joined, as nbconvert's filters expect."
+    import nbformat
+    return nbformat.read(p, as_version=4)
+
+
 def _html_name(f): return 'index.html' if f == 'index.ipynb' else f.replace('.ipynb', '.html')
+
+
+README_WARNING = '<!-- WARNING: THIS FILE WAS AUTOGENERATED FROM nbs/index.ipynb by scripts/build_docs.py! DO NOT EDIT! -->'
 
 
 def readme_text(cache):
     "README.md from the processed index notebook: title, description, then its markdown and code cells."
-    from execnb.nbio import read_nb
-    import nbformat
     from nbconvert import MarkdownExporter
-    nb = read_nb(Path(cache)/'index.ipynb')
+    nb = _read(Path(cache)/'index.ipynb')
     title, desc = frontmatter(nb)
-    nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw')]
-    md, _ = MarkdownExporter().from_notebook_node(nbformat.from_dict(nb))
+    # drop the front matter and nbdev's own "autogenerated" cell (it is about the processed notebook)
+    nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' or 'THIS FILE WAS AUTOGENERATED' in c.source)]
+    md, _ = MarkdownExporter().from_notebook_node(nb)
     md = re.sub(r'\n{3,}', '\n\n', md).strip()
-    return f'# {title}\n\n> {desc}\n\n{md}\n'
+    return f'# {title}\n\n{README_WARNING}\n\n> {desc}\n\n{md}\n'
 
 
 def main():

@@ -28,12 +28,18 @@ def _run_one(fn, flags, save_dir):
     from nbdev.process import NBProcessor
     from nbdev.frontmatter import FrontmatterProc
     from execnb.shell import CaptureShell
-    from execnb.nbio import write_nb
+    from execnb.nbio import read_nb, write_nb
     cfg = get_config()
     sys.path.insert(0, str(cfg.config_path))
     skip = set(cfg.tst_flags.split()) - set(flags)
     fn = Path(fn).resolve()
-    nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb
+    # Execute a processed copy (directives parsed out, front matter cell inserted), exactly as nbdev's `test_nb`,
+    # but remember which original cell each processed cell came from, so the outputs can be written back onto the
+    # original cells: the saved copy keeps every `#| export` / `#| hide` / `#| default_exp` line that nbdev's docs
+    # processing needs (show_doc for exported symbols, hidden cells removed).
+    nb = read_nb(fn)
+    for i, c in enumerate(nb.cells): c['orig_i_'] = i
+    nb = NBProcessor(nb=nb, procs=FrontmatterProc, process=True).nb
 
     def _no_eval(cell):
         if cell.cell_type != 'code': return True
@@ -53,8 +59,14 @@ def _run_one(fn, flags, save_dir):
     if save_dir:
         out = Path(save_dir)/fn.relative_to(cfg.nbs_path.resolve())
         out.parent.mkdir(parents=True, exist_ok=True)
-        for c in nb.cells: c.pop('directives_', None)
-        write_nb(nb, out)
+        orig = read_nb(fn)
+        for c in nb.cells:
+            i = c.get('orig_i_')
+            if i is None or c.cell_type != 'code': continue  # e.g. the front matter cell nbdev inserted
+            oc = orig.cells[i]
+            oc['outputs'] = c.get('outputs', [])
+            oc['execution_count'] = c.get('execution_count')
+        write_nb(orig, out)
     return str(fn), ok, time.time() - t0, err
 
 
