@@ -64,6 +64,7 @@ def main():
     p.add_argument('--attn', default='sdpa'); p.add_argument('--checkpointing', default='block')
     p.add_argument('--compile', action='store_true')
     p.add_argument('--batch_size', type=int, default=256, help='clips per process')
+    p.add_argument('--accum_freq', type=int, default=1, help='micro-batches per step (cached features: same negatives)')
     p.add_argument('--workers', type=int, default=16, help='loader processes per GPU')
     p.add_argument('--steps', type=int, default=40)
     p.add_argument('--only', default='fused,baseline', help="comma list of: fused, baseline")
@@ -110,7 +111,7 @@ def main():
         _pretrain.make_pretrain_data = make_data
         try:
             r = run_pretrain(output_dir=f'/tmp/avion_bench_runs/{a.tag}_{name}', eval_data='none', vision=a.vision, text=a.text,
-                             attn=a.attn, checkpointing=a.checkpointing, compile=a.compile, batch_size=a.batch_size,
+                             attn=a.attn, checkpointing=a.checkpointing, compile=a.compile, batch_size=a.batch_size, accum_freq=a.accum_freq,
                              workers=a.workers, epochs=10**6, max_steps=a.steps, save_every=0, log_with='', progress=False,
                              mixed_precision='bf16', **runs[name])
         finally: _pretrain.make_pretrain_data = orig_make
