@@ -50,8 +50,18 @@ def frontmatter(nb):
     return None, None
 
 
+_re_attr_link = re.compile(r'\[([^\]]+)\]\(([^)\s]+)\)\{([^{}]*)\}')
+
+def pandoc_links(md):
+    "Links with Pandoc attributes (`[source](url){target=\"_blank\" ...}`, in show_doc output) as HTML links."
+    return _re_attr_link.sub(lambda m: f'<a href="{m.group(2)}" {m.group(3)}>{m.group(1)}</a>', md)
+
+
 def quarto_cell_options(cell):
     "Apply the Quarto cell options nbdev leaves in code cells (`#| echo: false` on show_doc cells, ...), as Quarto would."
+    if cell.cell_type == 'markdown': cell.source = pandoc_links(cell.source)
+    for o in cell.get('outputs', []):
+        if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = pandoc_links(o.data['text/markdown'])
     if cell.cell_type != 'code': return cell
     lines, opts = cell.source.splitlines(), {}
     while lines and lines[0].startswith('#|'):
