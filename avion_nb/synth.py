@@ -253,7 +253,7 @@ def relevancy_matrix(video_verbs, video_nouns, sent_verbs, sent_nouns) -> np.nda
         return np.where(union > 0, inter / np.maximum(union, 1), 0.)
     return (0.5 * iou(onehot(vv), onehot(sv)) + 0.5 * iou(onehot(vn), onehot(sn))).astype(np.float32)
 
-# %% ../nbs/01_synth.ipynb #66c21085
+# %% ../nbs/01_synth.ipynb #68b308f3
 GENERATOR_VERSION = 1
 
 # Twelve 30 s Ego4D-style videos rather than three of 120 s: the same frames to render, but twelve scenes, which a
@@ -293,14 +293,14 @@ def _render_job(job: dict) -> str:
     write_video(path, (sc.render(i / fps) for i in range(n)), fps, crf=job['crf'], keyint=job['keyint'], preset=job['preset'])
     return str(path)
 
-def _run_jobs(jobs, num_workers, desc='videos'):
+def _run_jobs(jobs, num_workers, desc='videos', progress=True):
     from tqdm.auto import tqdm
     jobs = sorted(jobs, key=lambda j: -j['frames'])  # longest first: better load balance
     if num_workers <= 1:
-        for j in tqdm(jobs, desc=desc, leave=False): _render_job(j)
+        for j in tqdm(jobs, desc=desc, leave=False, disable=not progress): _render_job(j)
         return
     with ProcessPoolExecutor(num_workers, mp_context=mp.get_context('fork')) as ex:
-        for _ in tqdm(ex.map(_render_job, jobs), total=len(jobs), desc=desc, leave=False): pass
+        for _ in tqdm(ex.map(_render_job, jobs), total=len(jobs), desc=desc, leave=False, disable=not progress): pass
 
 # %% ../nbs/01_synth.ipynb #ddbafaba
 def _ego4d_narr(a: Action, k: int = 0) -> str: return '#C C ' + VERBS[a.verb][1][k].format(n=a.noun)
@@ -366,7 +366,7 @@ KINETICS_CLASSES = {v: {'take': 'taking', 'put': 'putting', 'open': 'opening', '
                         'move-right': 'moving_right', 'pick-up': 'picking_up', 'put-down': 'putting_down', 'shake': 'shaking',
                         'turn-on': 'turning_on', 'turn-off': 'turning_off'}[v] for v in VERB_KEYS}
 
-# %% ../nbs/01_synth.ipynb #5c54977c
+# %% ../nbs/01_synth.ipynb #0a87aad6
 def _dataset_paths(root: Path) -> dict:
     return dict(root=root, meta=root/'meta.json', ego4d=root/'ego4d', ek100=root/'ek100', kinetics=root/'kinetics',
                 ego4d_videos=root/'ego4d'/'videos', ek100_videos=root/'ek100'/'videos', kinetics_videos=root/'kinetics'/'videos')
@@ -435,7 +435,7 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
                 kin.append(dict(split=split, label=KINETICS_CLASSES[v], label_id=ci, youtube_id=yt, time_start=ts, time_end=te, rel=rel, action=a))
                 job(P['kinetics_videos']/rel, [a], D, rng.integers(2**31))
     nw = num_workers if num_workers is not None else min(len(os.sched_getaffinity(0)), 8)
-    _run_jobs(jobs, nw)
+    _run_jobs(jobs, nw, progress=verbose)   # verbose=False: no progress bar either
     # annotations
     ann_rng = np.random.default_rng(seed + 1)
     out = dict(P)
