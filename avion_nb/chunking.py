@@ -66,9 +66,25 @@ def probe_video(path) -> Probe:
 # %% ../nbs/02_chunking.ipynb #ade3ab07
 _FORMATS = {'mp4': 'mp4', 'mov': 'mov', 'mkv': 'matroska', 'webm': 'webm', 'avi': 'avi'}
 
-def num_chunks(duration: float, chunk_len: float) -> int:
-    "How many chunks of `chunk_len` s a video of `duration` s has (the last one may be shorter)."
-    return max(1, math.ceil(round(duration / chunk_len, 9)))
+def num_chunks(last_frame_start, chunk_len) -> int:
+    """How many chunks of `chunk_len` s a video has whose LAST FRAME STARTS at `last_frame_start` s (from the first
+    frame; pass an exact `Fraction` when you have one). Chunk k holds the frames that start in [kT, (k+1)T), so the
+    last frame's start decides, not its end: a last frame straddling kT belongs to chunk k-1 and makes no chunk k."""
+    return max(1, math.floor(Fraction(last_frame_start) / Fraction(chunk_len)) + 1)
+
+def _origin(pr: Probe) -> int:
+    "pts of video time 0: the first frame's presentation time (the stream start; readers measure from it too)."
+    return int(pr.pts.min())
+
+def _rel_times(pr: Probe) -> list[Fraction]:
+    "Exact time of every packet (decode order) from the first frame."
+    o = _origin(pr); return [(int(p) - o) * pr.time_base for p in pr.pts]
+
+def _mux_options(fmt: str, tb: Fraction) -> dict:
+    """MP4/MOV muxer options that keep timestamps exact: a chunk whose first frame starts after 0 (or has B-frames)
+    gets an edit list, counted in the MOVIE timescale (default 1/1000 s: a 29.97-fps offset would be rounded down
+    to whole ms and every frame of the chunk would move); a movie timescale equal to the stream's keeps it exact."""
+    return {'movie_timescale': str(Fraction(tb).denominator)} if fmt in ('mp4', 'mov') else {}
 
 def chunk_name(k: int, chunk_len: int, ext: str) -> str:
     "File name of chunk k: '<start_second>.<ext>'."
@@ -82,10 +98,10 @@ def _check_chunk_len(chunk_len):
 
 def keyframes_aligned(pr: Probe, chunk_len: int) -> bool:
     "True when every chunk start k·T is a keyframe time and each chunk's packets are contiguous in decode order."
-    times = pr.times(); ks = [max(0, math.floor(t / chunk_len)) for t in times]
+    times = _rel_times(pr); ks = [math.floor(t / chunk_len) for t in times]
     if any(b < a for a, b in zip(ks, ks[1:])): return False  # a packet of an earlier chunk after a later one
-    keys = set(pr.keyframe_times)
-    return min(times) == 0 and all(Fraction(k * chunk_len) in keys for k in range(num_chunks(pr.end, chunk_len)) if k * chunk_len <= max(times))
+    keys = {t for t, k in zip(times, pr.keyframe) if k}
+    return all(Fraction(k * chunk_len) in keys for k in range(num_chunks(max(times), chunk_len)))
 
 def _out_size(w, h, short_side):
     if short_side is None: return w, h
@@ -101,16 +117,16 @@ def _copy_chunks(pr: Probe, out_dir: Path, T: int, ext: str, todo: set[int]) -> 
         if out is not None:
             o, tmp, k = out; o.close(); os.replace(tmp, out_dir/chunk_name(k, T, ext)); done.append(k); out = None
     with av.open(pr.path) as c:
-        s = c.streams.video[0]; tb = Fraction(s.time_base)
+        s = c.streams.video[0]; tb = Fraction(s.time_base); org = _origin(pr)
         try:
             for p in c.demux(s):
                 if p.pts is None: continue
-                k = max(0, math.floor(p.pts * tb / T))
+                k = max(0, math.floor((p.pts - org) * tb / T))
                 if k not in todo: continue
                 if out is None or out[2] != k:
                     close(); tmp = out_dir/f'.{chunk_name(k, T, ext)}.{os.getpid()}.tmp'
-                    o = av.open(str(tmp), 'w', format=fmt); os_ = o.add_stream_from_template(s); out = (o, tmp, k)
-                off = int(k * T / tb)  # exact: chunk starts are keyframe times
+                    w = av.open(str(tmp), 'w', format=fmt, options=_mux_options(fmt, tb)); w.add_stream_from_template(s); out = (w, tmp, k)
+                off = org + int(k * T / tb)  # exact: chunk starts are keyframe times
                 p.pts -= off; p.dts = p.dts - off if p.dts is not None else None; p.stream = out[0].streams.video[0]
                 out[0].mux(p)
             close()
@@ -132,19 +148,19 @@ def _reencode_chunks(pr: Probe, out_dir: Path, T: int, ext: str, todo: set[int],
             o.close(); os.replace(tmp, out_dir/chunk_name(k, T, ext)); done.append(k); out = None
     first, last = min(todo), max(todo)
     with av.open(pr.path) as c:
-        s = c.streams.video[0]; s.codec_context.thread_count = threads; tb = Fraction(s.time_base)
-        if first > 0: c.seek(int(first * T / tb), stream=s, backward=True, any_frame=False)
+        s = c.streams.video[0]; s.codec_context.thread_count = threads; tb = Fraction(s.time_base); org = _origin(pr)
+        if first > 0: c.seek(org + int(first * T / tb), stream=s, backward=True, any_frame=False)
         try:
             for f in c.decode(s):
                 if f.pts is None: raise ValueError(f'{pr.path}: a decoded frame has no timestamp')
-                t = f.pts * tb; k = max(0, math.floor(t / T))
+                t = (f.pts - org) * tb; k = max(0, math.floor(t / T))
                 if k > last: break
                 if k not in todo: continue
                 if out is None or out[3] != k:
                     close(); tmp = out_dir/f'.{chunk_name(k, T, ext)}.{os.getpid()}.tmp'
-                    o = av.open(str(tmp), 'w', format=fmt); st = o.add_stream('libx264', rate=pr.fps, options=opts)
+                    w = av.open(str(tmp), 'w', format=fmt, options=_mux_options(fmt, tbo)); st = w.add_stream('libx264', rate=pr.fps, options=opts)
                     st.width, st.height, st.pix_fmt = W, H, 'yuv420p'; st.codec_context.time_base = tbo; st.time_base = tbo
-                    st.codec_context.thread_count = threads; out = (o, st, tmp, k)
+                    st.codec_context.thread_count = threads; out = (w, st, tmp, k)
                 g = f.reformat(width=W, height=H, format='yuv420p') if (W, H) != (f.width, f.height) or f.format.name != 'yuv420p' else f
                 g.pts = int((t - k * T) / tbo); g.time_base = tbo
                 for pk in out[1].encode(g): out[0].mux(pk)
@@ -161,7 +177,7 @@ def chunk_video(src, dst_dir, chunk_len: int = 15, *, short_side: int | None = N
     `chunks`: indices to make (default all). Existing chunk files are kept (resumable). Returns a summary dict."""
     T = _check_chunk_len(chunk_len); src = Path(src); pr = probe_video(src); ext = src.suffix.lstrip('.')
     out_dir = Path(dst_dir)/src.name; out_dir.mkdir(parents=True, exist_ok=True)
-    n = num_chunks(pr.end, T); want = set(range(n)) if chunks is None else {k for k in chunks if 0 <= k < n}
+    n = num_chunks(max(_rel_times(pr)), T); want = set(range(n)) if chunks is None else {k for k in chunks if 0 <= k < n}
     todo = {k for k in want if not (out_dir/chunk_name(k, T, ext)).exists()}
     reenc_opts = any(x is not None for x in (short_side, crf, keyint))
     aligned = pr.codec == 'h264' and keyframes_aligned(pr, T)
@@ -173,7 +189,8 @@ def chunk_video(src, dst_dir, chunk_len: int = 15, *, short_side: int | None = N
     if todo:
         written = (_copy_chunks(pr, out_dir, T, ext, todo) if mode == 'copy' else
                    _reencode_chunks(pr, out_dir, T, ext, todo, short_side, crf, keyint, preset, threads))
-        if set(written) != todo: raise RuntimeError(f'{src}: chunks {sorted(todo - set(written))} got no frames')
+        if set(written) != todo: raise RuntimeError(f'{src}: chunks {sorted(todo - set(written))} got no frames (no frame '
+                                                    f'starts in [kT, (k+1)T): a gap longer than {T} s in a variable-frame-rate video?)')
     return dict(src=str(src), dir=str(out_dir), mode=mode, chunks=[str(out_dir/chunk_name(k, T, ext)) for k in sorted(want)],
                 written=len(written), skipped=len(want) - len(todo), seconds=time.time() - t0, src_bytes=pr.bytes,
                 bytes=sum(os.path.getsize(out_dir/chunk_name(k, T, ext)) for k in want), duration=pr.duration)
@@ -189,7 +206,8 @@ def decode_all(path) -> tuple[list[Fraction], list[np.ndarray]]:
 def check_chunks(src, chunk_dir, chunk_len: int, exact: bool = True, tol: float = 0.) -> int:
     "Assert that the chunks in `chunk_dir` hold exactly the source's frames at the right times. Returns frames checked."
     T = _check_chunk_len(chunk_len); ts, fr = decode_all(src); ext = Path(src).suffix.lstrip('.')
-    n = num_chunks(probe_video(src).end, T); seen = 0
+    ts = [t - min(ts) for t in ts]  # from the first frame (chunk k's local time 0 is kT, not its first frame)
+    n = num_chunks(max(ts), T); seen = 0
     for k in range(n):
         cts, cfr = decode_all(Path(chunk_dir)/chunk_name(k, T, ext))
         idx = [i for i, t in enumerate(ts) if math.floor(t / T) == k]

@@ -13,10 +13,10 @@ import torch
 import av
 
 # %% auto #0
-__all__ = ['VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video', 'VideoInfo', 'video_info',
-           'sample_times', 'time_to_pts', 'frame_at', 'CropBox', 'FullFrame', 'RandomResizedCrop',
-           'ShortSideRandomCrop', 'ShortSideCenterCrop', 'crop_resize_flip', 'swscale_flags', 'FusedCrop', 'psnr',
-           'read_frames_at', 'chunk_path', 'read_clip']
+__all__ = ['TIE', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video', 'VideoInfo',
+           'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
+           'RandomResizedCrop', 'ShortSideRandomCrop', 'ShortSideCenterCrop', 'crop_resize_flip', 'swscale_flags',
+           'FusedCrop', 'psnr', 'video_path', 'read_frames_at', 'chunk_path', 'read_clip']
 
 # %% ../nbs/03_decode.ipynb #fd894c21
 class VideoReadError(Exception):
@@ -28,9 +28,9 @@ class VideoReadError(Exception):
         super().__init__(f'{self.path}{t}: {msg}{c}')
 
 def _fmt_times(times) -> str:
-    if isinstance(times, (int, float)): return f'{times:.3f}'
+    if isinstance(times, (int, float, Fraction)): return f'{float(times):.3f}'
     ts = list(times)
-    return '[' + ', '.join(f'{t:.3f}' for t in ts[:8]) + (', ...' if len(ts) > 8 else '') + ']'
+    return '[' + ', '.join(f'{float(t):.3f}' for t in ts[:8]) + (', ...' if len(ts) > 8 else '') + ']'
 
 # %% ../nbs/03_decode.ipynb #49e6df5b
 def numbered_frames(n: int, height: int = 96, width: int = 128) -> np.ndarray:
@@ -150,14 +150,30 @@ def sample_times(start: float, end: float, num_frames: int, jitter: bool = False
     u = torch.rand(num_frames, generator=generator, dtype=torch.float64).tolist() if jitter else [0.5] * num_frames
     return [start + (i + ui) * seg for i, ui in enumerate(u)]
 
-def time_to_pts(t: float, time_base, start_pts: int = 0) -> int:
-    "The pts tick containing time `t` (seconds from the first frame)."
-    tb = Fraction(time_base)
-    return start_pts + math.floor(t * tb.denominator / tb.numerator + 1e-6)
+TIE = Fraction(1, 10**6)   # 1 µs: the tie rule's tolerance (see `time_to_pts`)
+
+def _exact(t) -> Fraction:
+    "A time as an exact fraction (a float is taken at its exact binary value)."
+    return t if isinstance(t, Fraction) else Fraction(t) if isinstance(t, int) else Fraction(float(t))
+
+def time_to_pts(t, time_base, start_pts: int = 0) -> int:
+    """The pts tick shown at time `t` (seconds from time 0 = tick `start_pts`), computed in exact fractions.
+    Tie rule: `t` is moved 1 µs (`TIE`) later first, so the frame shown at t is the last frame starting at or before
+    t + 1 µs. A float rendering of an exact frame start (1001/30000 s -> 0.03336666...) thus selects that frame;
+    1 µs is far below any frame duration. The same rule holds for whole files and for chunks."""
+    return start_pts + math.floor((_exact(t) + TIE) / Fraction(time_base))
 
 def frame_at(frame_pts, target_pts: int) -> int:
     "Index of the frame shown at `target_pts` among sorted `frame_pts`: the last one with pts <= target (-1 if none)."
     return bisect.bisect_right(frame_pts, target_pts) - 1
+
+@dataclass
+class ClipInfo:
+    "What a read used (`return_info=True`): requested times, the start time of the frame returned for each, the crop box."
+    times: list            # requested times (s from the video's first frame)
+    frame_times: list      # presentation time (s, same origin) of the frame returned for each requested time
+    box: 'CropBox | None'  # the crop box (source pixels, even-aligned) applied to every frame, or None
+    files: list            # the files read (the video, or the chunks in order)
 
 # %% ../nbs/03_decode.ipynb #13af0c6a
 def _pair(s): return (s, s) if isinstance(s, int) else tuple(s)
@@ -374,9 +390,11 @@ def _decode_targets(s, pk, want, convert, path, times, strategy='smart', skip_no
     if missing: raise VideoReadError(path, f'decoder returned no frame for pts {missing[:4]} (corrupt stream?)', times)
     return got
 
-def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True, seek_gap=4.0, stats=None) -> list:
-    "convert(frame) for the frame shown at each of `times` (seconds from the first frame)."
-    tb, start = Fraction(s.time_base), s.start_time or 0
+def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True, seek_gap=4.0, stats=None, origin=None,
+                 picked=None) -> list:
+    """convert(frame) for the frame shown at each of `times` (seconds from tick `origin`; None: the stream start, its
+    first frame). `picked` (a dict) receives {target tick: pts of the frame returned}."""
+    tb, start = Fraction(s.time_base), (s.start_time or 0) if origin is None else origin
     if not len(times): raise VideoReadError(path, 'no timestamps requested', times)
     for t in times:
         if not t >= 0: raise VideoReadError(path, 'negative or NaN timestamp', times)
@@ -406,6 +424,7 @@ def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True,
         got = _decode_targets(s, pk, want, convert, path, times, strategy, skip_nonref, stats)
         for fpts, tl in want.items():
             for tp in tl: out[tp] = got[fpts]
+            if picked is not None: picked.update((tp, fpts) for tp in tl)
     return [out[tp] for tp in tps]
 
 def _resolve_box(crop, width: int, height: int, generator=None) -> CropBox | None:
@@ -415,31 +434,109 @@ def _resolve_box(crop, width: int, height: int, generator=None) -> CropBox | Non
     return box.aligned(width, height)
 
 def _read_open(c, s, path, times, box, fused=True, strategy='smart', skip_nonref=True, interpolation='BILINEAR+FULL_CHR_H_INT',
-               stats=None) -> torch.Tensor:
+               stats=None, origin=None, picked=None) -> torch.Tensor:
     if fused:
         return torch.from_numpy(np.stack(_read_frames(c, s, path, times, FusedCrop(box, interpolation), strategy,
-                                                      skip_nonref, stats=stats)))
-    frames = _read_frames(c, s, path, times, _full_rgb, strategy, skip_nonref, stats=stats)
+                                                      skip_nonref, stats=stats, origin=origin, picked=picked)))
+    frames = _read_frames(c, s, path, times, _full_rgb, strategy, skip_nonref, stats=stats, origin=origin, picked=picked)
     return crop_resize_flip(torch.from_numpy(np.stack(frames)), box)
 
-def read_frames_at(path, times, crop=None, *, fused: bool = True, generator=None, strategy: str = 'smart',
-                   skip_nonref: bool = True, threads: int = 1, interpolation: str = 'BILINEAR+FULL_CHR_H_INT',
-                   stats: dict | None = None) -> torch.Tensor:
-    """The frames shown at `times` (seconds from the first frame) of video `path`, uint8 [T, H, W, 3].
-    crop: None (full frames), a crop spec (its box is drawn from the stream's size before decoding, with
-    `generator`) or a CropBox. fused=False: decode full RGB frames, then crop (baseline). `stats` collects counters."""
-    times = list(times)
+
+# %% ../nbs/03_decode.ipynb #a3f1c9e2
+def video_path(video_root, video_id: str, ext: str = 'mp4') -> Path:
+    "<video_root>/<video_id>.<ext>: the video file, or (chunked layout) the folder of its chunks; both have this name."
+    return Path(video_root) / f'{video_id}.{ext}'
+
+def _chunk_file(vdir: Path, k: int, chunk_len, ext: str) -> Path:
+    st = k * chunk_len
+    return Path(vdir) / f'{int(st) if float(st).is_integer() else st:g}.{ext}'
+
+def _check_times(path, times):
+    if not len(times): raise VideoReadError(path, 'no timestamps requested', times)
+    for t in times:
+        if not t >= 0: raise VideoReadError(path, 'negative or NaN timestamp', times)
+
+def _read_whole(path, times, crop, generator, threads, kw, window=None):
+    "(frames, ClipInfo) from one video file; `window` = (start, end) is checked against the file's end."
     c, s = open_video(path, threads, times)
     try:
-        box = _resolve_box(crop, s.width, s.height, generator)
-        return _read_open(c, s, path, times, box, fused, strategy, skip_nonref and threads <= 1, interpolation, stats)
+        if window is not None: _check_window_end(s, path, window[0], window[1], window[1])
+        box, pk = _resolve_box(crop, s.width, s.height, generator), {}
+        frames = _read_open(c, s, path, times, box, picked=pk, **kw)
+        tb, st = Fraction(s.time_base), s.start_time or 0
+        ft = [float((pk[time_to_pts(t, tb, st)] - st) * tb) for t in times]
     finally: c.close()
+    return frames, ClipInfo(list(times), ft, box, [str(path)])
+
+def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=None, ext=None):
+    """(frames, ClipInfo) from the chunked video in folder `vdir` (<root>/<id>.<ext>). Time t lives in chunk
+    k = ⌊(t + TIE)/T⌋ at local time t - kT (a chunk's local time 0 is its START kT, not its first frame). A time
+    before chunk k's first frame shows chunk k-1's last frame (it straddles kT): it is read there."""
+    vdir = Path(vdir); ext = ext or vdir.suffix.lstrip('.'); T = _exact(chunk_len)
+    tt = [_exact(t) for t in times]; _exists, opened = {}, {}
+    def cf(k): return _chunk_file(vdir, k, chunk_len, ext)
+    def exists(k):
+        if k not in _exists: _exists[k] = cf(k).is_file()
+        return _exists[k]
+    def chunk_of(t):   # just (< 0.25 s) past the end of the last chunk: stay in it, the frame-level check decides
+        k = math.floor((t + TIE) / T)
+        last = k > 0 and t - k * T < Fraction(1, 4) and not exists(k) and exists(k - 1) and not exists(k + 1)
+        return k - 1 if last else k
+    def need(k, why_times):
+        if not exists(k):
+            raise VideoReadError(cf(k), f'the window needs chunk {k}, which does not exist (window past the end of the '
+                                        f'video, or a missing chunk)', why_times)
+    def get(k, local):
+        if k not in opened: opened[k] = open_video(cf(k), threads, local)
+        return opened[k]
+    by = {}
+    for i, t in enumerate(tt): by.setdefault(chunk_of(t), []).append(i)
+    ws = list(window) if window is not None else times
+    k_end = None
+    if window is not None:
+        e = _exact(window[1]); k_end = chunk_of(e - T if e % T == 0 and e > 0 else e)
+    for k in sorted(set(by) | ({k_end} if k_end is not None else set())): need(k, ws)
+    try:
+        for k in sorted(by, reverse=True):   # times before chunk k's first frame -> chunk k-1 (its last frame)
+            if k == 0: continue
+            c, s = get(k, [float(tt[i] - k * T) for i in by[k]]); first = s.start_time or 0; tb = Fraction(s.time_base)
+            early = [i for i in by[k] if time_to_pts(tt[i] - k * T, tb) < first]
+            if early:
+                need(k - 1, ws); by[k] = [i for i in by[k] if i not in early]
+                by.setdefault(k - 1, []).extend(early)
+                if not by[k]: del by[k]
+        out, ft, box, files = [None] * len(tt), [None] * len(tt), None, []
+        for k in sorted(by):
+            local = [max(tt[i] - k * T, Fraction(0)) for i in by[k]]
+            c, s = get(k, local); tb = Fraction(s.time_base)
+            if window is not None and k == k_end:
+                _check_window_end(s, cf(k), float(window[0] - k * T), float(window[1] - k * T), window[1])
+            if box is None: box = _resolve_box(crop, s.width, s.height, generator)
+            pk = {}; frames = _read_open(c, s, cf(k), local, box, origin=0, picked=pk, **kw); files.append(str(cf(k)))
+            for j, i in enumerate(by[k]):
+                out[i] = frames[j]; ft[i] = float(k * T + pk[time_to_pts(local[j], tb)] * tb)
+    finally:
+        for c, _ in opened.values(): c.close()
+    return torch.stack(out), ClipInfo(list(times), ft, box, files)
+
+def read_frames_at(path, times, crop=None, *, chunk_len=None, fused: bool = True, generator=None, strategy: str = 'smart',
+                   skip_nonref: bool = True, threads: int = 1, interpolation: str = 'BILINEAR+FULL_CHR_H_INT',
+                   stats: dict | None = None, return_info: bool = False):
+    """The frames shown at `times` (seconds from the video's first frame; tie rule of `time_to_pts`), uint8 [T, H, W, 3].
+    path: `video_path(root, id, ext)` = <root>/<id>.<ext>: the video file, or with `chunk_len` the folder of its
+    chunks (`avion_nb.chunking` layout) — the same frames either way. crop: None (full frames), a crop spec (its box
+    is drawn from the stream's size before decoding, with `generator`) or a CropBox. fused=False: decode full RGB
+    frames, then crop (baseline). `stats` collects counters. return_info=True: (frames, `ClipInfo`)."""
+    times = list(times); _check_times(path, times)
+    kw = dict(fused=fused, strategy=strategy, skip_nonref=skip_nonref and threads <= 1, interpolation=interpolation, stats=stats)
+    if chunk_len is None: frames, info = _read_whole(path, times, crop, generator, threads, kw)
+    else: frames, info = _read_chunked(path, times, crop, chunk_len, generator, threads, kw)
+    return (frames, info) if return_info else frames
 
 # %% ../nbs/03_decode.ipynb #36e0dfbe
 def chunk_path(video_root, video_id: str, k: int, chunk_len, ext: str = 'mp4') -> Path:
     "File of chunk `k` of a chunked video: <video_root>/<video_id>.<ext>/<k*chunk_len>.<ext> (integer seconds)."
-    st = k * chunk_len
-    return Path(video_root) / f'{video_id}.{ext}' / f'{int(st) if float(st).is_integer() else st:g}.{ext}'
+    return _chunk_file(video_path(video_root, video_id, ext), k, chunk_len, ext)
 
 def _check_window_end(s, path, start: float, end: float, end_abs: float):
     "Raise if the window ends more than one frame duration after the end of the stream (header duration)."
@@ -452,48 +549,19 @@ def _check_window_end(s, path, start: float, end: float, end_abs: float):
 def read_clip(video_root, video_id: str, start_sec: float, end_sec: float, num_frames: int, *, ext: str = 'mp4',
               chunk_len=None, crop=None, fused: bool = True, jitter: bool = False, generator=None, threads: int = 1,
               strategy: str = 'smart', interpolation: str = 'BILINEAR+FULL_CHR_H_INT',
-              stats: dict | None = None) -> torch.Tensor:
+              stats: dict | None = None, return_info: bool = False):
     """`num_frames` frames sampled from [start_sec, end_sec] of `video_id` (segment centers, or random points with
-    `jitter`) as uint8 [T, H, W, 3]. chunk_len=None reads <video_root>/<video_id>.<ext>; a number reads the chunked
-    layout, several chunks if needed, with ONE crop box for the clip. crop: None (full frames), a crop spec or a
-    CropBox; fused=False selects the decode-then-crop baseline."""
-    whole = Path(video_root) / f'{video_id}.{ext}'
+    `jitter`) as uint8 [T, H, W, 3]: exactly `read_frames_at(video_path(video_root, video_id, ext), sample_times(...),
+    crop, chunk_len=chunk_len)`, plus a check that the window lies inside the video. chunk_len=None reads the file;
+    a number reads the chunked layout, several chunks if needed, with ONE crop box for the clip. crop: None (full
+    frames), a crop spec or a CropBox; fused=False selects the decode-then-crop baseline. return_info=True:
+    (frames, `ClipInfo`) with the sampled times, the start times of the frames returned and the crop box."""
+    whole = video_path(video_root, video_id, ext)
     if not (start_sec >= 0) or not (end_sec > start_sec):
         raise VideoReadError(whole, f'bad window [{start_sec}, {end_sec}] s (negative start, or zero/negative length)',
                              [start_sec, end_sec])
     times = sample_times(start_sec, end_sec, num_frames, jitter, generator)
     kw = dict(fused=fused, strategy=strategy, skip_nonref=threads <= 1, interpolation=interpolation, stats=stats)
-    if chunk_len is None:
-        c, s = open_video(whole, threads, times)
-        try:
-            _check_window_end(s, whole, start_sec, end_sec, end_sec)
-            return _read_open(c, s, whole, times, _resolve_box(crop, s.width, s.height, generator), **kw)
-        finally: c.close()
-    _exists = {}
-    def exists(k):
-        if k not in _exists: _exists[k] = chunk_path(video_root, video_id, k, chunk_len, ext).is_file()
-        return _exists[k]
-    def chunk_of(t):   # just (< 0.25 s) past the end of the last chunk: stay in it, the frame-level check decides
-        k = int(t // chunk_len)
-        last = k > 0 and t - k * chunk_len < 0.25 and not exists(k) and exists(k - 1) and not exists(k + 1)
-        return k - 1 if last else k
-    by_chunk = {}
-    for i, t in enumerate(times): by_chunk.setdefault(chunk_of(t), []).append(i)
-    k_end = chunk_of(max(0.0, math.ceil(end_sec / chunk_len) - 1) * chunk_len if end_sec % chunk_len == 0 else end_sec)
-    for k in sorted(set(by_chunk) | {k_end}):
-        p = chunk_path(video_root, video_id, k, chunk_len, ext)
-        if not exists(k):
-            raise VideoReadError(p, f'the window needs chunk {k}, which does not exist (window past the end of the '
-                                    f'video, or a missing chunk)', [start_sec, end_sec])
-    out, box = [None] * len(times), None
-    for k in sorted(by_chunk):
-        p, t0 = chunk_path(video_root, video_id, k, chunk_len, ext), k * chunk_len
-        local = [max(0.0, times[i] - t0) for i in by_chunk[k]]
-        c, s = open_video(p, threads, local)
-        try:
-            if k == k_end: _check_window_end(s, p, start_sec - t0, end_sec - t0, end_sec)
-            if box is None: box = _resolve_box(crop, s.width, s.height, generator)
-            frames = _read_open(c, s, p, local, box, **kw)
-        finally: c.close()
-        for j, i in enumerate(by_chunk[k]): out[i] = frames[j]
-    return torch.stack(out)
+    if chunk_len is None: frames, info = _read_whole(whole, times, crop, generator, threads, kw, (start_sec, end_sec))
+    else: frames, info = _read_chunked(whole, times, crop, chunk_len, generator, threads, kw, (start_sec, end_sec), ext)
+    return (frames, info) if return_info else frames
