@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .vit import (VideoViT, ViTConfig, vit_config, Block, DividedBlock, QuickGELU, make_act, Mlp,
-                          _checkpoint, CKPT_MODES, VIT_PRESETS)
+                          _checkpoint, CKPT_MODES, VIT_PRESETS, TokenDrop)
 
 # %% auto #0
 __all__ = ['TEXT_PRESETS', 'OPTIONAL_KEYS', 'tokenize', 'TextConfig', 'text_config', 'TextTransformer', 'VideoCLIP',
@@ -104,9 +104,11 @@ class VideoCLIP(nn.Module):
         nn.init.normal_(self.visual_proj.weight, std=vw ** -0.5); nn.init.normal_(self.text_proj.weight, std=text.width ** -0.5)
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale_init)))
 
-    def encode_video(self, video: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        "[B, 3, T, H, W] normalised clip (or [B, 3, H, W] image) -> [B, embed_dim]."
-        v = self.visual_proj(self.visual(video))
+    def encode_video(self, video: torch.Tensor, normalize: bool = True, visible_idx: torch.Tensor | None = None,
+                     drop: TokenDrop | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[B, 3, T, H, W] normalised clip (or [B, 3, H, W] image) -> [B, embed_dim]. In training, only the patch tokens
+        `visible_idx` [B, n] (or those a `TokenDrop` keeps, drawn from `generator`) are encoded; see `VideoViT.token_keep`."""
+        v = self.visual_proj(self.visual(video, visible_idx, drop, generator))
         return F.normalize(v, dim=-1) if normalize else v
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -114,8 +116,10 @@ class VideoCLIP(nn.Module):
         t = self.text_proj(self.text(tokens))
         return F.normalize(t, dim=-1) if normalize else t
 
-    def forward(self, video: torch.Tensor, tokens: torch.Tensor):
-        return self.encode_video(video), self.encode_text(tokens), self.logit_scale.exp()
+    def forward(self, video: torch.Tensor, tokens: torch.Tensor, visible_idx: torch.Tensor | None = None,
+                drop: TokenDrop | None = None, generator: torch.Generator | None = None):
+        "(video_emb, text_emb, logit_scale.exp()); `visible_idx` / `drop` / `generator` as in `encode_video` (eval: unmasked)."
+        return self.encode_video(video, True, visible_idx, drop, generator), self.encode_text(tokens), self.logit_scale.exp()
 
 # %% ../nbs/12_clip.ipynb #0fcdd60c
 def build_video_clip(vision: str | ViTConfig | dict = 'vit_b16', num_frames: int = 4, text: str | TextConfig | dict = 'clip_b',

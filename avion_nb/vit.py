@@ -13,9 +13,11 @@ from torch.utils.checkpoint import checkpoint as _torch_checkpoint
 from .attention import Attention, set_attn_backend, to_temporal_groups, from_temporal_groups
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'CKPT_MODES', 'MEM_CATEGORIES', 'QuickGELU', 'make_act', 'DropPath', 'Mlp',
-           'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT', 'interpolate_temporal_pe',
-           'saved_activation_bytes', 'activation_memory_per_video', 'plot_memory_breakdown']
+__all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU', 'make_act',
+           'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
+           'interpolate_temporal_pe', 'TokenDrop', 'kept_per_frame', 'random_keep_indices', 'cube_change',
+           'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes', 'activation_memory_per_video',
+           'plot_memory_breakdown']
 
 # %% ../nbs/11_vit.ipynb #f1c2303a
 class _QuickGELUFn(torch.autograd.Function):
@@ -52,13 +54,35 @@ class DropPath(nn.Module):
         return x * mask.div_(keep)
     def extra_repr(self): return f'p={self.p:.3f}'
 
+_QG = 1.702
+
 class Mlp(nn.Module):
-    "fc1 -> act -> dropout -> fc2 -> dropout."
+    """fc1 -> act -> dropout -> fc2 -> dropout. With QuickGELU and `fold_quick_gelu` (default) the activation runs as
+    one SiLU kernel: x·σ(1.702x) = SiLU(1.702x)/1.702, and both scalars are folded into fc1's / fc2's weights."""
     def __init__(self, dim: int, hidden: int, act: str = 'gelu', drop: float = 0.):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), make_act(act), nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
-    def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        self.fold_quick_gelu = True
+    def forward(self, x):
+        if self.fold_quick_gelu and isinstance(self.act, QuickGELU):
+            b1 = self.fc1.bias * _QG if self.fc1.bias is not None else None
+            h = self.drop(F.silu(F.linear(x, self.fc1.weight * _QG, b1)))
+            return self.drop(F.linear(h, self.fc2.weight * (1 / _QG), self.fc2.bias))
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+class LayerNorm(nn.LayerNorm):
+    """`nn.LayerNorm` that keeps a bf16/fp16 input in its dtype under autocast (statistics are still accumulated in fp32
+    inside the kernel). Autocast would run it in fp32: a cast copy in, an fp32 output, and a cast copy back for the next
+    Linear, on every LayerNorm, in the forward, the recomputation and the backward. `keep_dtype=False` restores that."""
+    keep_dtype = True
+    def forward(self, x):
+        if self.keep_dtype and x.dtype in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                w = self.weight.to(x.dtype) if self.weight is not None else None
+                b = self.bias.to(x.dtype) if self.bias is not None else None
+                return F.layer_norm(x, self.normalized_shape, w, b, self.eps)
+        return super().forward(x)
 
 # %% ../nbs/11_vit.ipynb #09e16998
 _MEM_TRACKER = None  # set by `saved_activation_bytes` while it measures
@@ -74,9 +98,9 @@ class Block(nn.Module):
                  act: str = 'gelu', attn: str = 'sdpa', sdpa_kernel: str | None = None, attn_drop: float = 0.,
                  proj_drop: float = 0., eps: float = 1e-6, causal: bool = False):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm1 = LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, proj_drop, attn, sdpa_kernel, causal)
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.norm2 = LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act, proj_drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.ckpt = None  # None | 'attn' | 'mlp'
@@ -97,7 +121,7 @@ class DividedBlock(Block):
                  sdpa_kernel=None, attn_drop=0., proj_drop=0., eps=1e-6, has_cls: bool = True):
         super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop_path, act, attn, sdpa_kernel, attn_drop, proj_drop, eps)
         self.has_cls = has_cls
-        self.temporal_norm1 = nn.LayerNorm(dim, eps=eps)
+        self.temporal_norm1 = LayerNorm(dim, eps=eps)
         self.temporal_attn = Attention(dim, num_heads, qkv_bias, attn_drop, proj_drop, attn, sdpa_kernel)
         self.temporal_fc = nn.Linear(dim, dim)
         nn.init.zeros_(self.temporal_fc.weight); nn.init.zeros_(self.temporal_fc.bias)
@@ -209,13 +233,13 @@ class VideoViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(D)) if cfg.cls_token else None
         self.pos_embed = nn.Parameter(torch.zeros(n_cls + self.num_spatial, D))        # PE_s (+ CLS position)
         self.temporal_embed = nn.Parameter(torch.zeros(self.grid[0], D))               # PE_t
-        self.ln_pre = nn.LayerNorm(D, eps=cfg.ln_eps) if cfg.ln_pre else nn.Identity()
+        self.ln_pre = LayerNorm(D, eps=cfg.ln_eps) if cfg.ln_pre else nn.Identity()
         dpr = [cfg.drop_path * i / max(cfg.layers - 1, 1) for i in range(cfg.layers)]
         kw = dict(mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, act=cfg.act, attn=cfg.attn, attn_drop=cfg.attn_drop,
                   proj_drop=cfg.proj_drop, eps=cfg.ln_eps)
         if cfg.tsf: self.blocks = nn.ModuleList(DividedBlock(D, cfg.heads, drop_path=p, has_cls=cfg.cls_token, **kw) for p in dpr)
         else: self.blocks = nn.ModuleList(Block(D, cfg.heads, drop_path=p, **kw) for p in dpr)
-        self.norm = nn.LayerNorm(D, eps=cfg.ln_eps)                                     # CLIP's ln_post
+        self.norm = LayerNorm(D, eps=cfg.ln_eps)                                     # CLIP's ln_post
         self.head_drop = nn.Dropout(cfg.head_drop) if cfg.head_drop > 0 else nn.Identity()
         self.proj = nn.Linear(D, cfg.output_dim, bias=False) if cfg.output_dim else None
         self._init_weights()
@@ -284,8 +308,32 @@ class VideoViT(nn.Module):
         for b in self.blocks[i:j]: x = b(x, T)
         return x
 
-    def forward_features(self, x: torch.Tensor, visible_idx: torch.Tensor | None = None) -> torch.Tensor:
-        "All output tokens [B, (1+)N, D] after the final LayerNorm; with `visible_idx` [B, n] only those patch tokens."
+    @torch.compiler.disable
+    def token_keep(self, x: torch.Tensor, drop: TokenDrop, generator: torch.Generator | None = None,
+                   start: int = 0, total: int | None = None) -> torch.Tensor | None:
+        """Indices [B, n] of the patch tokens the clips `x` [B,C,T,H,W] keep under `drop` (None: all are kept).
+        Random modes draw from `generator` (rows `start:start+B` of a draw for `total` clips, see `random_keep_indices`);
+        'rlt' reads the pixels. Runs eagerly, outside `torch.compile`; `last_token_counts` [B] holds the informative
+        tokens per clip (changed cubes for 'rlt', the kept count otherwise)."""
+        if drop is None or not drop.active: return None
+        if self.cfg.tsf: raise ValueError("token dropping is not supported with divided space-time attention (tsf=True)")
+        if x.ndim == 4: x = x.unsqueeze(2)
+        cfg = self.cfg; B = x.shape[0]
+        grid = (x.shape[2] // cfg.tubelet,) + self.grid[1:]
+        if drop.mode == 'rlt':
+            keep, counts = rlt_keep_indices(x, cfg.patch_size, cfg.tubelet, drop.threshold, drop.buckets)
+            keep = keep.to(x.device)
+        else:
+            keep = random_keep_indices(B, grid, drop.ratio, drop.mode, generator, x.device, start, total)
+            counts = torch.full((B,), keep.shape[1])
+        self.last_token_counts = counts.cpu()
+        return keep
+
+    def forward_features(self, x: torch.Tensor, visible_idx: torch.Tensor | None = None, drop: TokenDrop | None = None,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """All output tokens [B, (1+)n, D] after the final LayerNorm; with `visible_idx` [B, n] only those patch tokens.
+        In training mode a `drop` (`TokenDrop`) draws `visible_idx` itself (see `token_keep`); in eval mode it is ignored."""
+        if visible_idx is None and drop is not None and self.training: visible_idx = self.token_keep(x, drop, generator)
         x, T = self.patch_tokens(x)
         B, N, D = x.shape
         if visible_idx is not None:
@@ -305,9 +353,10 @@ class VideoViT(nn.Module):
         if self.cfg.pool == 'cls': return x[:, 0]
         return x[:, int(self.cfg.cls_token):].mean(1)
 
-    def forward(self, x: torch.Tensor, visible_idx: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, visible_idx: torch.Tensor | None = None, drop: TokenDrop | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         "Pooled clip embedding [B, D] (or [B, output_dim] with a projection); dropout before the projection."
-        x = self.head_drop(self.pool(self.forward_features(x, visible_idx)))
+        x = self.head_drop(self.pool(self.forward_features(x, visible_idx, drop, generator)))
         return self.proj(x) if self.proj is not None else x
 
 # %% ../nbs/11_vit.ipynb #95a9e24a
@@ -326,6 +375,71 @@ def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None):
     if not keys: raise KeyError("interpolate_temporal_pe: no key ending in 'temporal_embed' in the state dict")
     n = num_frames // (tubelet or 1)
     return {k: (_interp_pe_t(v, n).clone() if k in keys else v) for k, v in obj.items()}
+
+# %% ../nbs/11_vit.ipynb #h4msk02e
+MASK_MODES = ('tube', 'frame', 'rlt')
+
+@dataclass(frozen=True)
+class TokenDrop:
+    "Which patch tokens a training clip drops: `mode` 'tube' | 'frame' (a random `ratio` of them) or 'rlt' (static cubes)."
+    ratio: float = 0.                 # 'tube' / 'frame': fraction of the patches dropped per temporal position
+    mode: str = 'tube'                # 'tube' | 'frame' | 'rlt'
+    threshold: float = 0.1            # 'rlt': mean |Δ| (model input units) under which a cube counts as static
+    buckets: int = 4                  # 'rlt': kept counts are rounded up to a multiple of N/buckets (static shapes)
+    def __post_init__(self):
+        if self.mode not in MASK_MODES: raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mode!r}")
+        if not 0 <= self.ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1), got {self.ratio}")
+        if self.buckets < 1: raise ValueError(f"rlt buckets must be >= 1, got {self.buckets}")
+    @property
+    def active(self) -> bool: return self.mode == 'rlt' or self.ratio > 0
+
+def kept_per_frame(num_spatial: int, ratio: float) -> int:
+    "Patches kept per temporal position when a fraction `ratio` of `num_spatial` is dropped (at least 1)."
+    if not 0 <= ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1), got {ratio}")
+    return max(1, round(num_spatial * (1 - ratio)))
+
+def random_keep_indices(batch: int, grid: tuple, ratio: float, mode: str = 'tube', generator: torch.Generator | None = None,
+                        device=None, start: int = 0, total: int | None = None) -> torch.Tensor:
+    """Time-major indices [batch, T'·k] (ascending) of the patch tokens kept by random `mode` ('tube' | 'frame') masking
+    at `ratio` on a token grid (T', h, w). The noise is drawn on the CPU from `generator` for `total` clips (default
+    `batch`); rows `start:start+batch` are returned (a process's share of one global draw)."""
+    Tp, S = grid[0], math.prod(grid[1:])
+    total = batch if total is None else total
+    if not 0 <= start <= total - batch: raise ValueError(f"rows {start}:{start + batch} are outside a draw of {total} clips")
+    k = kept_per_frame(S, ratio)
+    if mode == 'tube': noise = torch.rand(total, 1, S, generator=generator)[start:start + batch].expand(-1, Tp, -1)
+    elif mode == 'frame': noise = torch.rand(total, Tp, S, generator=generator)[start:start + batch]
+    else: raise ValueError(f"random masking mode must be 'tube' or 'frame', got {mode!r}")
+    s = noise.argsort(-1)[..., :k].sort(-1).values                        # [batch, T', k] spatial positions
+    idx = (s + torch.arange(Tp)[:, None] * S).reshape(batch, Tp * k)
+    if device is not None and torch.device(device).type == 'cuda':     # pinned + async: no host-device sync per step
+        return idx.pin_memory().to(device, non_blocking=True)
+    return idx if device is None else idx.to(device)
+
+def cube_change(video: torch.Tensor, patch: int, tubelet: int = 1) -> torch.Tensor:
+    "Mean |Δ| of each t×p×p cube of `video` [B,C,T,H,W] vs the same cube one temporal position earlier: [B, T'·S] (first position: +inf)."
+    B, C, T, H, W = video.shape
+    x = video.detach().float().reshape(B, C, T // tubelet, tubelet, H // patch, patch, W // patch, patch)
+    d = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 3, 5, 7))          # [B, T'-1, h, w]
+    first = d.new_full((B, 1) + d.shape[2:], float('inf'))
+    return torch.cat([first, d], 1).flatten(1)
+
+def token_bucket(count: int, total: int, buckets: int = 4) -> int:
+    "The smallest multiple of ceil(total/buckets) that is >= `count` (at most `total`): the padded token count."
+    step = math.ceil(total / buckets)
+    return min(total, max(1, math.ceil(count / step)) * step)
+
+def rlt_keep_indices(video: torch.Tensor, patch: int, tubelet: int = 1, threshold: float = 0.1, buckets: int = 4,
+                     size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Static-token removal: (keep [B, n] ascending time-major indices, counts [B] of changed cubes per clip).
+    n = `size` or the batch's largest count rounded up by `token_bucket`; each clip keeps its n most changed cubes
+    (all changed ones first; ties broken by position, deterministically)."""
+    with torch.no_grad():
+        sc = cube_change(video, patch, tubelet)                            # [B, N]
+        counts = (sc > threshold).sum(1)
+        n = size or token_bucket(int(counts.max()), sc.shape[1], buckets)
+        order = torch.sort(sc, dim=1, descending=True, stable=True).indices
+        return order[:, :n].sort(1).values, counts
 
 # %% ../nbs/11_vit.ipynb #79faaf01
 from torch.autograd.graph import saved_tensors_hooks
