@@ -13,8 +13,8 @@ from torch.utils.checkpoint import checkpoint as _torch_checkpoint
 from .attention import Attention, set_attn_backend, to_temporal_groups, from_temporal_groups
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU', 'make_act',
-           'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
+__all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'PE_INFLATION', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU',
+           'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
            'interpolate_temporal_pe', 'TokenDrop', 'kept_per_frame', 'random_keep_indices', 'cube_change',
            'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes', 'activation_memory_per_video',
            'plot_memory_breakdown']
@@ -206,11 +206,19 @@ def vit_config(preset: str | ViTConfig | dict = 'vit_b16', style: str = 'clip', 
     return ViTConfig(**{**base, **overrides})
 
 # %% ../nbs/11_vit.ipynb #f5db238e
-def _interp_pe_t(pe_t: torch.Tensor, n: int) -> torch.Tensor:
-    "Linearly interpolate [T0, D] -> [n, D] with endpoints kept (align_corners)."
-    if pe_t.shape[0] == n: return pe_t
-    if pe_t.shape[0] == 1: return pe_t.expand(n, -1)
-    return F.interpolate(pe_t.t()[None], size=n, mode='linear', align_corners=True)[0].t()
+PE_INFLATION = ('align_corners', 'avion')   # ways to resize PE_t (see `interpolate_temporal_pe`)
+
+def _interp_pe_t(pe_t: torch.Tensor, n: int, mode: str = 'align_corners') -> torch.Tensor:
+    """Resize PE_t [T0, D] -> [n, D]. 'align_corners': linear, first and last positions kept (this library's default,
+    also used on the fly in the forward pass). 'avion': as AVION's `inflate_positional_embeds` — linear without
+    aligned corners (sample i at (i + 1/2)·T0/n - 1/2, edges clamped) when growing, truncation (the first n) when
+    shrinking."""
+    if mode not in PE_INFLATION: raise ValueError(f"PE_t inflation must be one of {PE_INFLATION}, got {mode!r}")
+    T0 = pe_t.shape[0]
+    if T0 == n: return pe_t
+    if mode == 'avion' and n < T0: return pe_t[:n]
+    if T0 == 1: return pe_t.expand(n, -1)
+    return F.interpolate(pe_t.t()[None], size=n, mode='linear', align_corners=mode == 'align_corners')[0].t()
 
 # %% ../nbs/11_vit.ipynb #d898729b
 CKPT_MODES = ('none', 'block', 'segments', 'partial', 'attn', 'mlp')
@@ -258,7 +266,11 @@ class VideoViT(nn.Module):
 
     @torch.no_grad()
     def reset_temporal_embed(self, init: str = 'zeros', std: float = .02):
-        "(Re-)initialise PE_t: 'zeros' (the model then equals the image model on static input) or 'normal'."
+        """(Re-)initialise PE_t: 'zeros' or 'normal' (std `std`). With 'zeros' every frame gets the same positional
+        embedding, so on a single frame (T = 1) the model equals the image model with the same weights. For a still
+        clip with T > 1 it does NOT, with joint attention: the CLS key appears once but every patch key T times, so the
+        CLS token's attention weight shrinks (relative output difference ~0.4 % for a random ViT-B at T = 4, 0.86 %
+        measured with trained weights)."""
         if init == 'zeros': self.temporal_embed.zero_()
         elif init == 'normal': self.temporal_embed.normal_(0, std)
         else: raise ValueError(f"temporal_init must be 'zeros' or 'normal', got {init!r}")
@@ -360,21 +372,24 @@ class VideoViT(nn.Module):
         return self.proj(x) if self.proj is not None else x
 
 # %% ../nbs/11_vit.ipynb #95a9e24a
-def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None):
-    """Resize PE_t to `num_frames // tubelet` positions by linear interpolation (endpoints kept).
+def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None, mode: str = 'align_corners'):
+    """Resize PE_t to `num_frames // tubelet` positions. mode: 'align_corners' (linear, endpoints kept) or 'avion'
+    (AVION's fine-tuning recipe: linear without aligned corners, truncation when shrinking; use it to reproduce
+    AVION from its checkpoints and save it in the run config, see `PE_INFLATION`).
     `obj` is a `VideoViT` (changed in place, returned) or a state dict (a new dict is returned; every key ending
     in 'temporal_embed' is resized; `tubelet` defaults to 1 there)."""
+    if mode not in PE_INFLATION: raise ValueError(f"PE_t inflation must be one of {PE_INFLATION}, got {mode!r}")
     if isinstance(obj, VideoViT):
         tub = obj.cfg.tubelet if tubelet is None else tubelet
         if num_frames % tub: raise ValueError(f"num_frames={num_frames} is not divisible by tubelet={tub}")
-        with torch.no_grad(): new = _interp_pe_t(obj.temporal_embed.data, num_frames // tub).clone()
+        with torch.no_grad(): new = _interp_pe_t(obj.temporal_embed.data, num_frames // tub, mode).clone()
         obj.temporal_embed = nn.Parameter(new)
         obj.cfg.num_frames = num_frames; obj.grid = (num_frames // tub,) + obj.grid[1:]
         return obj
     keys = [k for k in obj if k.endswith('temporal_embed')]
     if not keys: raise KeyError("interpolate_temporal_pe: no key ending in 'temporal_embed' in the state dict")
     n = num_frames // (tubelet or 1)
-    return {k: (_interp_pe_t(v, n).clone() if k in keys else v) for k, v in obj.items()}
+    return {k: (_interp_pe_t(v, n, mode).clone() if k in keys else v) for k, v in obj.items()}
 
 # %% ../nbs/11_vit.ipynb #h4msk02e
 MASK_MODES = ('tube', 'frame', 'rlt')
