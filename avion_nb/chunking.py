@@ -19,7 +19,7 @@ from .synth import encoder_options
 __all__ = ['MB', 'Mb', 'DISKS', 'VIDEO_EXTS', 'plan_chunk_length', 'Probe', 'probe_video', 'num_chunks', 'chunk_name',
            'keyframes_aligned', 'chunk_video', 'decode_all', 'check_chunks', 'list_videos', 'chunk_dataset',
            'measure_read_speed', 'measure_bitrate', 'decode_clips', 'keyint_sweep', 'ChunkPlan', 'choose_keyint',
-           'plan', 'plot_chunk_length', 'plot_keyint_sweep']
+           'plan', 'plot_chunk_length', 'plot_keyint_sweep', 'read_chunking', 'chunk_len_of']
 
 # %% ../nbs/02_chunking.ipynb #41d0d749
 MB, Mb = 10**6, 10**6 / 8  # bytes in a megabyte and in a megabit (decimal units)
@@ -439,3 +439,28 @@ def plot_keyint_sweep(sweep: list[dict], chosen: int | None = None, target: floa
     if chosen is not None: ax.axvline(chosen, c='k', lw=1, ls='--')
     ax2 = ax.twinx(); ax2.plot(k, [r['rho'] / 1e3 for r in sweep], 's-', c='C3'); ax2.set_ylabel('bitrate (kB/s)', color='C3'); ax2.grid(False)
     ax.set_title('keyframe interval: speed vs size'); return ax
+
+# %% ../nbs/02_chunking.ipynb #8c2b4e2b
+import warnings
+
+def read_chunking(video_dir) -> dict | None:
+    "The `chunking.json` written by `chunk_dataset` in `video_dir` (None if there is none)."
+    f = Path(video_dir)/'chunking.json'
+    if not f.exists(): return None
+    try: j = json.loads(f.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f'{f}: not valid JSON ({e})') from None
+    if 'chunk_len' not in j.get('settings', {}): raise ValueError(f'{f}: no settings.chunk_len (not written by chunk_dataset)')
+    return j
+
+def chunk_len_of(video_dir, chunk_len='auto', *, fallback: bool = True) -> float | None:
+    """The chunk length to read `video_dir` with: 'auto' -> from its `chunking.json` if the chunking completed (else
+    None, the original videos; with `fallback=False` an incomplete chunking is an error); 'none'/None/0 -> None; a number."""
+    if chunk_len in (None, 'none', 'None', '', 0, 0.0, '0'): return None
+    if chunk_len != 'auto': return float(chunk_len)
+    j = read_chunking(video_dir)
+    if j is None: return None
+    if not j.get('complete', False):
+        msg = f'{Path(video_dir)/"chunking.json"}: chunking did not complete (re-run chunk_dataset)'
+        if not fallback: raise ValueError(msg)
+        warnings.warn(msg + '; reading the original videos'); return None
+    return float(j['settings']['chunk_len'])

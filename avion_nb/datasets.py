@@ -18,7 +18,8 @@ __all__ = ['EK_REQUIRED', 'BAD_SAMPLE_POLICIES', 'PackedTexts', 'ClipTable', 'An
            'parse_timestamp', 'read_ek100_csv', 'ActionVocab', 'read_ek100_cls', 'MIRAnnotations', 'read_ek100_mir',
            'read_kinetics_list', 'sample_seed', 'sample_generator', 'ResumableSampler', 'SkippedSample',
            'collate_clips', 'ResumableLoader', 'make_loader', 'SampleReadError', 'make_crop', 'ClipDataset',
-           'default_tokenizer', 'tokenize_one', 'VideoTextDataset', 'VideoClassDataset']
+           'default_tokenizer', 'tokenize_one', 'VideoTextDataset', 'VideoClassDataset', 'make_pretrain_data',
+           'check_mir_captions', 'make_mir_data', 'make_cls_data']
 
 # %% ../nbs/04_datasets.ipynb #ae72c7fd
 class PackedTexts:
@@ -616,3 +617,58 @@ class VideoClassDataset(ClipDataset):
         for k in self.label_keys:
             if k != 'label': out[k] = int(lab[k][i])
         return out
+
+# %% ../nbs/04_datasets.ipynb #9241c002
+from .chunking import chunk_len_of
+
+def _root(data_root) -> Path:
+    root = Path(data_root)
+    if not root.exists(): raise FileNotFoundError(f'data root {root} does not exist (generate one with avion_nb.synth.make_dataset)')
+    return root
+
+def make_pretrain_data(data_root, *, train_data: str = 'ego4d', eval_data: str = 'ek100_mir', rephraser: bool = False,
+                       chunk_len='auto', num_frames: int = 4, img_size: int = 224, rrc_scale=(0.5, 1.0),
+                       flip_p: float = 0.0, fused: bool = True, bad_sample: str = 'skip', seed: int = 0):
+    "(train, eval or None) video-text datasets for pretraining (Ego4D narrations or EK-100 MIR train; EK-100 MIR test)."
+    root = _root(data_root)
+    common = dict(num_frames=num_frames, size=img_size, fused=fused, seed=seed)
+    ek_chunks = lambda: chunk_len_of(_sub(root, 'ek100')/'videos_chunked', chunk_len)
+    if train_data == 'ego4d':
+        tr = VideoTextDataset.ego4d(root, rephraser=rephraser, chunk_len=chunk_len_of(_sub(root, 'ego4d')/'videos_chunked', chunk_len),
+                                    train=True, crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p, bad_sample=bad_sample, **common)
+    elif train_data == 'ek100_mir':
+        tr = VideoTextDataset.ek100_mir(root, 'train', chunk_len=ek_chunks(), crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p,
+                                        bad_sample=bad_sample, **common)
+    else: raise ValueError(f"train_data must be 'ego4d' or 'ek100_mir', got {train_data!r}")
+    ev = None
+    if eval_data == 'ek100_mir':
+        ev = VideoTextDataset.ek100_mir(root, 'test', chunk_len=ek_chunks(), crop='center', short_side=img_size, bad_sample='raise', **common)
+    elif eval_data not in (None, '', 'none'): raise ValueError(f"eval_data must be 'ek100_mir' or 'none', got {eval_data!r}")
+    return tr, ev
+
+def check_mir_captions(dataset) -> None:
+    "Raise if some clip's own narration is missing from the MIR sentence list (its relevancy column would be unknown)."
+    bad = np.flatnonzero(dataset.mir.sentence_index < 0)
+    if len(bad):
+        ex = '; '.join(dataset.table.describe(int(i)) for i in bad[:3])
+        raise ValueError(f'{len(bad)} clip(s) of {Path(dataset.table.source).name} have a narration that is not in the '
+                         f'sentence CSV, so their relevancy column is unknown: {ex}')
+
+def make_mir_data(data_root, *, eval_data: str = 'ek100_mir', **kw):
+    "(train, test or None) EK-100 MIR datasets (`make_pretrain_data`'s keywords), every training narration in the sentence list."
+    tr, ev = make_pretrain_data(data_root, train_data='ek100_mir', eval_data=eval_data, **kw)
+    check_mir_captions(tr)
+    return tr, ev
+
+def make_cls_data(data_root, *, eval_data: str = 'validation', chunk_len='auto', num_frames: int = 16, img_size: int = 224,
+                  rrc_scale=(0.5, 1.0), flip_p: float = 0.5, fused: bool = True, bad_sample: str = 'skip', seed: int = 0):
+    "(train, validation or None) EK-100 action-classification datasets sharing the train CSV's action vocabulary."
+    root = _root(data_root)
+    common = dict(num_frames=num_frames, size=img_size, fused=fused, seed=seed,
+                  chunk_len=chunk_len_of(_sub(root, 'ek100')/'videos_chunked', chunk_len))
+    tr = VideoClassDataset.ek100_cls(root, 'train', crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p, bad_sample=bad_sample, **common)
+    ev = None
+    if eval_data == 'validation':
+        ev = VideoClassDataset.ek100_cls(root, 'validation', vocab=tr.vocab, crop='center', short_side=img_size, bad_sample='raise', **common)
+    elif eval_data not in (None, '', 'none'): raise ValueError(f"eval_data must be 'validation' or 'none', got {eval_data!r}")
+    return tr, ev
