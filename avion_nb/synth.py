@@ -16,10 +16,11 @@ import av
 from .core import atomic_write, save_json
 
 # %% auto #0
-__all__ = ['VERBS', 'VERB_KEYS', 'NOUNS', 'NOUN_KEYS', 'HAND_RGB', 'GENERATOR_VERSION', 'PRESETS', 'EK_COLUMNS',
-           'KINETICS_CLASSES', 'action_state', 'shape_mask', 'Action', 'Scene', 'make_timeline', 'encoder_options',
-           'write_video', 'video_info', 'relevancy_matrix', 'parse_timestamp', 'write_ego4d_annotations', 'ek100_rows',
-           'write_ek100_annotations', 'make_dataset', 'ensure_dataset', 'check_dataset']
+__all__ = ['VERBS', 'VERB_KEYS', 'NOUNS', 'NOUN_KEYS', 'HAND_RGB', 'CONTENT', 'GENERATOR_VERSION', 'PRESETS', 'EK_COLUMNS',
+           'KINETICS_CLASSES', 'action_state', 'shape_mask', 'Action', 'content_settings', 'Scene', 'make_timeline',
+           'gop_params', 'encoder_options', 'write_video', 'video_info', 'relevancy_matrix', 'parse_timestamp',
+           'write_ego4d_annotations', 'ek100_rows', 'write_ek100_annotations', 'make_dataset', 'ensure_dataset',
+           'check_dataset']
 
 # %% ../nbs/01_synth.ipynb #1ddced46
 #: verbs: key -> (EK-100 style narrations, Ego4D third-person narrations, reverse verb, category). '{n}' is the noun.
@@ -104,21 +105,65 @@ class Action:
 
 HAND_RGB = (225, 172, 135)
 
+#: Content presets: how much there is to encode. noise: temporal sensor noise (std, 0-255 levels; `noise_frames`
+#: precomputed noise images cycled over the frames); grain: static grain in the background; jitter: the default
+#: slow camera wobble (px); texture: fine background detail (std of band-limited noise, levels); pan: head-mounted
+#: gaze wandering (px, periods of 2-7 s); shake: walking bob and head shake (px, 1.5-9 Hz); sub-pixel camera
+#: positions for any preset with pan or shake. H.264 bitrates at 456x256, 30 fps, CRF 23 are measured below.
+CONTENT = {
+    'default':    dict(noise=2., grain=6., jitter=3., texture=0., pan=0., shake=0., noise_frames=4),
+    'egocentric': dict(noise=3.75, grain=6., jitter=3., texture=14., pan=14., shake=2.5, noise_frames=8),
+    'stress':     dict(noise=5.25, grain=8., jitter=3., texture=24., pan=22., shake=4., noise_frames=8),
+}
+
+def content_settings(content='default', **overrides) -> dict:
+    "The Scene settings of a content preset name (or a dict), with `overrides` (None values are ignored)."
+    if isinstance(content, str):
+        if content not in CONTENT: raise ValueError(f'unknown content preset {content!r}; choose one of {list(CONTENT)}')
+        cfg = dict(CONTENT[content])
+    else: cfg = {**CONTENT['default'], **dict(content)}
+    bad = set(overrides) - set(cfg)
+    if bad: raise TypeError(f'unknown content setting(s) {sorted(bad)}; known: {sorted(cfg)}')
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg
+
+def _texture(rng, H, W, amp):
+    "Band-limited fine detail (mostly luma, a little colour) of std about `amp` levels: fabric, wood grain, clutter."
+    def box(x, k):   # k x k moving average (edge-padded), by cumulative sums
+        p = np.pad(x, ((k // 2, k - 1 - k // 2),) * 2, mode='edge').cumsum(0).cumsum(1)
+        p = np.pad(p, ((1, 0), (1, 0)))
+        return (p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]) / (k * k)
+    t = np.zeros((H, W), np.float32)
+    for size, wgt in ((2, 1.0), (4, 0.8), (9, 0.6)):
+        f = box(rng.normal(0, 1, (H, W)), size).astype(np.float32)
+        t += wgt * f / (f.std() + 1e-6)
+    t *= amp / (t.std() + 1e-6)
+    tint = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    return t[..., None] * tint
+
 class Scene:
-    "Renders frames of one video: background, a distractor, the acted-on object and the hand. Deterministic in `seed`."
-    def __init__(self, actions: list[Action], width=456, height=256, seed=0, distractors=1, noise=2., grain=6., jitter=3.):
+    """Renders frames of one video: background, a distractor, the acted-on object and the hand. Deterministic in `seed`.
+    `content` (a `CONTENT` preset or dict) sets noise, texture and camera motion; noise/grain/jitter override it."""
+    def __init__(self, actions: list[Action], width=456, height=256, seed=0, distractors=1, noise=None, grain=None,
+                 jitter=None, content='default'):
         self.actions, self.W, self.H = sorted(actions, key=lambda a: a.start), width, height
+        self.content = cc = content_settings(content, noise=noise, grain=grain, jitter=jitter)
+        noise, grain, jitter = cc['noise'], cc['grain'], cc['jitter']
+        self.pan, self.shake = float(cc['pan']), float(cc['shake'])
         rng = np.random.default_rng(seed)
-        self.m = m = int(math.ceil(jitter)) + 2; self.jitter = jitter
+        self.m = m = int(math.ceil(jitter + self.pan + self.shake)) + 2; self.jitter = jitter
         self.S = 0.3 * height  # object unit size in pixels
         self.bg = self._background(rng, height + 2 * m, width + 2 * m)
         if grain > 0: self.bg += rng.normal(0, grain, self.bg.shape[:2] + (1,)).astype(np.float32)  # static grain: moves with the camera
-        self.noise = rng.normal(0, noise, (4, height, width, 1)).astype(np.float32) if noise > 0 else None
+        self.noise = rng.normal(0, noise, (int(cc['noise_frames']), height, width, 1)).astype(np.float32) if noise > 0 else None
         self.distract = []
         for k in range(distractors):  # small static objects in the top corners
             n = NOUN_KEYS[rng.integers(len(NOUN_KEYS))]
             self.distract.append((n, (0.1 if k % 2 == 0 else 0.9) + rng.uniform(-.03, .03), 0.16 + rng.uniform(-.03, .03)))
         self.rng_seed = seed
+        if cc['texture'] > 0:  # a separate stream: the default preset's frames stay exactly as before
+            self.bg += _texture(np.random.default_rng([seed, 1]), *self.bg.shape[:2], cc['texture'])
+        self.moving = self.pan > 0 or self.shake > 0
 
     @staticmethod
     def _background(rng, H, W):
@@ -155,8 +200,21 @@ class Scene:
     def _grip(self, a, p):
         n, cx, cy, sx, sy, b = self.object_at(a, p); return cx, cy + NOUNS[n][1][1] * self.S * sy / 2
 
+    def camera(self, t: float) -> tuple[float, float]:
+        "Camera offset (x, y) in pixels at time `t`: the slow wobble, plus head-mounted gaze wandering and shake."
+        ph = (self.rng_seed % 997) * 0.37
+        jx = self.jitter * math.sin(1.3 * t + ph) * math.cos(0.7 * t); jy = self.jitter * math.sin(1.7 * t + 2 * ph)
+        if not self.moving: return float(round(jx)), float(round(jy))
+        P, K = self.pan, self.shake   # gaze: incommensurate slow sines; shake: walking bob (~1.8 Hz) + fast tremor
+        jx += P * (0.6 * math.sin(2 * math.pi * t / 6.9 + ph) + 0.4 * math.sin(2 * math.pi * t / 2.3 + 3 * ph))
+        jy += P * 0.5 * (0.6 * math.sin(2 * math.pi * t / 5.3 + 2 * ph) + 0.4 * math.sin(2 * math.pi * t / 3.1 + ph))
+        jx += K * (0.5 * math.sin(2 * math.pi * 1.8 * t + ph) + 0.3 * math.sin(2 * math.pi * 6.3 * t) + 0.2 * math.sin(2 * math.pi * 8.9 * t + ph))
+        jy += K * (0.7 * abs(math.sin(2 * math.pi * 0.9 * t + ph)) - 0.35 + 0.3 * math.sin(2 * math.pi * 7.1 * t + 2 * ph))
+        lim = self.m - 1
+        return float(np.clip(jx, -lim, lim)), float(np.clip(jy, -lim, lim))
+
     def render(self, t: float, clean: bool = False) -> np.ndarray:
-        "The frame at time `t` seconds as uint8 [H, W, 3]. `clean` drops jitter and noise (for tests and figures)."
+        "The frame at time `t` seconds as uint8 [H, W, 3]. `clean` drops camera motion and noise (for tests and figures)."
         canvas = self.bg.copy(); m = self.m
         for n, fx, fy in self.distract: self._obj(canvas, n, m + fx * self.W, m + fy * self.H, scale=0.5)
         acts = self.actions; i = np.searchsorted([a.start for a in acts], t, side='right') - 1
@@ -172,12 +230,15 @@ class Scene:
             obj = (self.object_at(prv, 1.) if prv else None) if f < 0.5 else (self.object_at(nxt, 0.) if nxt else None)
         if obj is not None: self._obj(canvas, *obj)
         self._hand(canvas, *hand)
-        if clean: jy = jx = 0
-        else:  # smooth camera jitter: a sum of slow sines with per-video phases
-            ph = (self.rng_seed % 997) * 0.37
-            jx = int(round(self.jitter * math.sin(1.3 * t + ph) * math.cos(0.7 * t))); jy = int(round(self.jitter * math.sin(1.7 * t + 2 * ph)))
-        frame = canvas[m + jy:m + jy + self.H, m + jx:m + jx + self.W]
-        if self.noise is not None and not clean: frame = frame + self.noise[int(t * 1000) % len(self.noise)]
+        jx, jy = (0., 0.) if clean else self.camera(t)
+        ix, iy = math.floor(jx), math.floor(jy); fx, fy = jx - ix, jy - iy
+        win = lambda dy, dx: canvas[m + iy + dy:m + iy + dy + self.H, m + ix + dx:m + ix + dx + self.W]
+        if fx == 0 and fy == 0: frame = win(0, 0)
+        else:  # sub-pixel camera position: bilinear (a real lens never moves by whole pixels)
+            frame = ((1 - fy) * ((1 - fx) * win(0, 0) + fx * win(0, 1)) + fy * ((1 - fx) * win(1, 0) + fx * win(1, 1)))
+        if self.noise is not None and not clean:
+            k = int(round(t * 30)) if self.moving else int(t * 1000)   # moving presets: a fresh noise image every frame
+            frame = frame + self.noise[k % len(self.noise)]
         return np.clip(frame, 0, 255).astype(np.uint8)
 
 # %% ../nbs/01_synth.ipynb #cbef92de
@@ -195,14 +256,39 @@ def make_timeline(rng, duration: float, action_len=(1.5, 3.0), idle_len=(0.5, 1.
     return acts
 
 # %% ../nbs/01_synth.ipynb #4ff90c8b
-def encoder_options(crf: int | None = None, keyint: int | None = None, preset: str | None = None) -> dict:
-    "libx264 options for PyAV: None keeps x264's default (crf 23, keyint 250 + scene cuts, preset medium)."
+def gop_params(gop) -> tuple[int, str]:
+    """(keyint, x264-params) of a GOP structure: an int k (a keyframe every k frames, x264's own B-frames), or a name:
+    'intra' (every frame a keyframe), 'k<N>' (= N), 'k<N>-nrb' (keyint N, up to 3 B-frames that are never
+    references: `b-pyramid=none`, so a decoder can drop every B-frame it does not need), 'k<N>-lat<s>' (keyint N,
+    a reference frame exactly every s frames and s-1 non-reference B-frames between: `bframes=s-1:b-adapt=0`).
+    A '-fd' suffix adds x264's `tune=fastdecode` (no CABAC, no deblocking, no weighted prediction: about twice as fast
+    to decode for 10-20 % more bytes), e.g. 'k30-nrb-fd', 'intra-fd'."""
+    import re
+    fd = isinstance(gop, str) and gop.endswith('-fd'); name = gop[:-3] if fd else gop
+    if isinstance(gop, (int, np.integer)) and not isinstance(gop, bool): k, extra = int(gop), ''
+    elif isinstance(name, str) and name == 'intra': k, extra = 1, ''
+    elif isinstance(name, str) and (m := re.fullmatch(r'k(\d+)(?:-(nrb|lat(\d+)))?', name)):
+        k = int(m[1])
+        if m[2] is None: extra = ''
+        elif m[2] == 'nrb': extra = ':bframes=3:b-pyramid=none'
+        else:
+            s = int(m[3])
+            if not 2 <= s <= 17 or k % s: raise ValueError(f'GOP {gop!r}: the lattice step must be in [2, 17] and divide the keyint')
+            extra = f':bframes={s - 1}:b-adapt=0:b-pyramid=none'
+    else: raise ValueError(f"unknown GOP structure {gop!r}: an int keyint, 'intra', 'k<N>', 'k<N>-nrb' or 'k<N>-lat<s>' (+ '-fd')")
+    if k < 1: raise ValueError(f'keyint must be >= 1, got {k}')
+    if fd: extra += ':cabac=0:no-deblock=1:weightb=0:weightp=0'
+    return k, f'keyint={k}:min-keyint={k}:scenecut=0' + extra
+
+def encoder_options(crf: int | None = None, keyint: int | str | None = None, preset: str | None = None) -> dict:
+    """libx264 options for PyAV: None keeps x264's default (crf 23, keyint 250 + scene cuts, preset medium).
+    `keyint`: an int or a named GOP structure (`gop_params`)."""
     o = {}
     if crf is not None: o['crf'] = str(crf)
     if preset is not None: o['preset'] = preset
     if keyint is not None:
-        if keyint < 1: raise ValueError(f'keyint must be >= 1, got {keyint}')
-        o['g'] = str(keyint); o['x264-params'] = f'keyint={keyint}:min-keyint={keyint}:scenecut=0'
+        k, params = gop_params(keyint)
+        o['g'] = str(k); o['x264-params'] = params
     return o
 
 def write_video(path, frames, fps: int = 30, *, crf=None, keyint=None, preset=None, threads: int = 1) -> Path:
@@ -288,7 +374,8 @@ def _render_job(job: dict) -> str:
     path = Path(job['path'])
     if path.exists(): return str(path)
     acts = [Action(**a) for a in job['actions']]
-    sc = Scene(acts, job['width'], job['height'], seed=job['seed'], distractors=job['distractors'])
+    sc = Scene(acts, job['width'], job['height'], seed=job['seed'], distractors=job['distractors'],
+               content=job.get('content', 'default'))
     n, fps = job['frames'], job['fps']
     write_video(path, (sc.render(i / fps) for i in range(n)), fps, crf=job['crf'], keyint=job['keyint'], preset=job['preset'])
     return str(path)
@@ -373,12 +460,15 @@ def _dataset_paths(root: Path) -> dict:
 
 def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0, width: int | None = None,
                  height: int | None = None, fps: int | None = None, *, crf: int | None = None, keyint: int | None = None,
-                 encoder_preset: str | None = 'veryfast', distractors: int = 1, num_workers: int | None = None,
-                 force: bool = False, verbose: bool = True, **sizes) -> dict:
+                 encoder_preset: str | None = 'veryfast', distractors: int = 1, content: str = 'default', num_workers: int | None = None,
+                 force: bool = False, verbose: bool = True, ek100_val_fps=(50, 60), **sizes) -> dict:
     """Generate the embedded dataset under `root` (see DATA_LAYOUT.md) and return a dict of its paths.
     `preset` ('default' | 'tiny') sets sizes; width/height/fps and any preset key (e.g. `ego4d_videos=5`) override
     them. crf/keyint/encoder_preset are libx264 options (None = x264 defaults; the default preset is 'veryfast' for
-    speed, the GOP structure stays x264's default). Skips work when meta.json matches."""
+    speed, the GOP structure stays x264's default). `content`: a `CONTENT` preset ('default' ~0.1 Mb/s, 'egocentric'
+    ~0.4 Mb/s, 'stress' ~0.7 Mb/s of H.264 at 456x256). `ek100_val_fps`: frame rates cycled over the held-out
+    EK-100 videos (EPIC-Kitchens' cameras record at 50 and 60 fps; None: all at `fps`); their annotations' frame
+    numbers use each video's own rate. Skips work when meta.json matches."""
     if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose one of {list(PRESETS)}')
     cfg = dict(PRESETS[preset]); bad = set(sizes) - set(cfg)
     if bad: raise TypeError(f'unknown dataset size option(s) {sorted(bad)}; known: {sorted(cfg)}')
@@ -388,6 +478,12 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
     if cfg['width'] % 2 or cfg['height'] % 2: raise ValueError(f"width and height must be even for yuv420p, got {cfg['width']}x{cfg['height']}")
     cfg.update(version=GENERATOR_VERSION, preset=preset, seed=seed, crf=crf, keyint=keyint, encoder_preset=encoder_preset,
                distractors=distractors)
+    if ek100_val_fps:
+        if not all(isinstance(f, (int, np.integer)) and f > 0 for f in ek100_val_fps):
+            raise ValueError(f'ek100_val_fps must be positive whole frame rates, got {ek100_val_fps!r}')
+        cfg['ek100_val_fps'] = [int(f) for f in ek100_val_fps]
+    if content != 'default':   # only recorded when set: datasets made before presets existed stay up to date
+        content_settings(content); cfg['content'] = content
     root = Path(root); P = _dataset_paths(root)
     if not force and P['meta'].exists():
         with contextlib.suppress(Exception):
@@ -402,8 +498,9 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
         save_json(cfg, cfg_file)
     W, H, FPS = cfg['width'], cfg['height'], cfg['fps']
     rng = np.random.default_rng(seed); jobs = []
-    job = lambda path, acts, dur, s: jobs.append(dict(path=str(path), actions=[asdict(a) for a in acts], width=W, height=H,
-        fps=FPS, frames=int(round(dur * FPS)), seed=int(s), crf=crf, keyint=keyint, preset=encoder_preset, distractors=distractors))
+    job = lambda path, acts, dur, s, fps=FPS: jobs.append(dict(path=str(path), actions=[asdict(a) for a in acts], width=W, height=H,
+        fps=fps, frames=int(round(dur * fps)), seed=int(s), crf=crf, keyint=keyint, preset=encoder_preset, distractors=distractors,
+        content=cfg.get('content', 'default')))
     # ego4d
     ego = {}
     for i in range(cfg['ego4d_videos']):
@@ -411,7 +508,7 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
     # ek100: train videos first, validation videos (held-out participants) only use classes seen in training
     parts = [f'P{p + 1:02d}' for p in range(cfg['ek100_participants'])]; n_val = cfg['ek100_val_participants']
     if not 0 < n_val < len(parts): raise ValueError(f'ek100_val_participants must be in [1, {len(parts) - 1}], got {n_val}')
-    ek_tr, ek_va = {}, {}
+    ek_tr, ek_va, ek_fps = {}, {}, {}
     for split, pp in (('train', parts[:-n_val]), ('val', parts[-n_val:])):
         for p in pp:
             for k in range(cfg['ek100_videos_per_participant']):
@@ -422,7 +519,8 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
                     seen_n = sorted({a.noun for v in ek_tr.values() for a in v}, key=NOUN_KEYS.index)
                     acts = make_timeline(rng, cfg['ek100_duration'], verbs=seen_v, nouns=seen_n)
                 (ek_tr if split == 'train' else ek_va)[vid] = acts
-                job(P['ek100_videos']/p/f'{vid}.MP4', acts, cfg['ek100_duration'], rng.integers(2**31))
+                vf = ek_fps[vid] = cfg['ek100_val_fps'][(len(ek_va) - 1) % len(cfg['ek100_val_fps'])] if split == 'val' and cfg.get('ek100_val_fps') else FPS
+                job(P['ek100_videos']/p/f'{vid}.MP4', acts, cfg['ek100_duration'], rng.integers(2**31), vf)
     # kinetics: one action per clip, classes = verbs
     kin, D = [], cfg['kinetics_duration']
     for split, n in (('train', cfg['kinetics_train_per_class']), ('val', cfg['kinetics_val_per_class'])):
@@ -440,7 +538,8 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
     ann_rng = np.random.default_rng(seed + 1)
     out = dict(P)
     out.update(write_ego4d_annotations(P['ego4d'], ego))
-    tr, va = ek100_rows(ek_tr, FPS, ann_rng), ek100_rows(ek_va, FPS, ann_rng)
+    tr = ek100_rows(ek_tr, FPS, ann_rng)   # validation rows video by video: frame numbers at each video's rate
+    va = pd.concat([ek100_rows({v: a}, ek_fps[v], ann_rng) for v, a in ek_va.items()], ignore_index=True)
     out.update({f'ek100_{k}': v for k, v in write_ek100_annotations(P['ek100'], tr, va).items()})
     kdf = pd.DataFrame(kin, columns=['split', 'label', 'label_id', 'youtube_id', 'time_start', 'time_end', 'rel', 'action']); kann = P['kinetics']/'annotations'
     for split, name in (('train', 'train'), ('val', 'validate')):
@@ -453,7 +552,7 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
     meta = dict(generator='avion_nb.synth', version=GENERATOR_VERSION, config=cfg, seconds=round(time.time() - t0, 1),
                 verbs=VERB_KEYS, nouns=NOUN_KEYS, kinetics_classes=[KINETICS_CLASSES[v] for v in VERB_KEYS],
                 ego4d_videos={u: cfg['ego4d_duration'] for u in ego}, ek100_train_videos=list(ek_tr), ek100_val_videos=list(ek_va),
-                ek100_video_ext='MP4', ego4d_video_ext='mp4', kinetics_video_ext='mp4',
+                ek100_video_ext='MP4', ego4d_video_ext='mp4', kinetics_video_ext='mp4', ek100_video_fps=ek_fps,
                 num=dict(ego4d_clips=sum(map(len, ego.values())), ek100_train=len(tr), ek100_val=len(va),
                          kinetics_train=int((kdf.split == 'train').sum()), kinetics_val=int((kdf.split == 'val').sum()),
                          videos=len(jobs), frames=sum(j['frames'] for j in jobs)))
@@ -475,7 +574,7 @@ def check_dataset(root, decode: bool = True) -> dict:
             if not path.exists(): raise AssertionError(f'missing video {path}')
             if decode:
                 i = video_info(path)
-                assert i['fps'] == fps and (i['width'], i['height']) == (cfg['width'], cfg['height']), f'{path}: {i}'
+                assert i['fps'] == meta.get('ek100_video_fps', {}).get(path.stem, fps) and (i['width'], i['height']) == (cfg['width'], cfg['height']), f'{path}: {i}'
                 durs[path] = i['duration']
             else:
                 with av.open(str(path)) as c: durs[path] = float(c.duration / 1e6)
