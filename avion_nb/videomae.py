@@ -21,10 +21,11 @@ from .schedules import cosine_scheduler, schedule_value
 from .trainer import make_accelerator, fit, make_train_loader, setup_training
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'TINY_PRETRAIN', 'tube_mask', 'mask_to_bool', 'patchify', 'unpatchify',
-           'mae_targets', 'gather_tokens', 'mae_loss', 'sincos_table', 'sincos_3d', 'videomae_encoder_config',
-           'MAEDecoder', 'VideoMAE', 'reconstruct', 'plot_reconstruction', 'MAEClipDataset', 'mae_batch_loss',
-           'step_masks', 'param_groups_wd', 'mean_baseline_loss', 'evaluate_reconstruction', 'videomae_pretrain']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'TINY_PRETRAIN', 'tube_mask', 'mask_to_bool',
+           'patchify', 'unpatchify', 'mae_targets', 'gather_tokens', 'mae_loss', 'sincos_table', 'sincos_3d',
+           'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE', 'reconstruct', 'plot_reconstruction',
+           'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'param_groups_wd', 'mean_baseline_loss',
+           'evaluate_reconstruction', 'videomae_pretrain']
 
 # %% ../nbs/50_videomae.ipynb #1d7aa4c9
 def tube_mask(batch: int, grid: tuple, ratio: float = 0.9, generator: torch.Generator | None = None,
@@ -88,12 +89,15 @@ def mae_loss(pred: torch.Tensor, targets: torch.Tensor, masked_idx: torch.Tensor
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-def sincos_table(n: int, dim: int) -> torch.Tensor:
-    "Fixed 1-D sine-cosine position table [n, dim] (Transformer / VideoMAE): sin on the first half, cos on the second."
+def sincos_table(n: int, dim: int, interleave: bool = False) -> torch.Tensor:
+    """Fixed 1-D sine-cosine position table [n, dim] (Transformer): frequency k = 10000^(-2k/dim) for k < dim/2; sin on
+    the first half of the channels and cos on the second, or with `interleave` sin on even and cos on odd channels
+    (VideoMAE's and AVION's `get_sinusoid_encoding_table`: channels 2k and 2k+1 share frequency k)."""
     if dim % 2: raise ValueError(f'sincos_table needs an even dim, got {dim}')
     pos = torch.arange(n, dtype=torch.float64)[:, None]
     freq = 10000 ** (-torch.arange(dim // 2, dtype=torch.float64) * 2 / dim)
     ang = pos * freq
+    if interleave: return torch.stack([ang.sin(), ang.cos()], -1).reshape(n, dim).float()
     return torch.cat([ang.sin(), ang.cos()], 1).float()
 
 def sincos_3d(grid: tuple, dim: int) -> torch.Tensor:
@@ -106,7 +110,8 @@ def sincos_3d(grid: tuple, dim: int) -> torch.Tensor:
     x = sincos_table(Wp, dx)[None, None, :].expand(Tp, Hp, Wp, dx)
     return torch.cat([t, y, x], -1).reshape(Tp * Hp * Wp, dim)
 
-DECODER_POS = ('sincos3d', 'sincos1d')
+DECODER_POS = ('sincos3d', 'sincos1d', 'sincos1d_interleaved')
+ENCODER_POS = ('learned', 'sincos1d_interleaved')
 
 def videomae_encoder_config(preset: str | ViTConfig = 'vit_b16', *, img_size: int = 224, num_frames: int = 16,
                             tubelet: int = 2, patch_size: int | None = None, attn: str = 'sdpa', drop_path: float = 0.,
@@ -125,7 +130,8 @@ class MAEDecoder(nn.Module):
         self.embed = nn.Linear(in_dim, width, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(width))
         n = math.prod(grid)
-        self.register_buffer('pos', sincos_3d(grid, width) if pos == 'sincos3d' else sincos_table(n, width), persistent=False)
+        tab = sincos_3d(grid, width) if pos == 'sincos3d' else sincos_table(n, width, interleave=pos == 'sincos1d_interleaved')
+        self.register_buffer('pos', tab, persistent=False)
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, qkv_bias=True, act='gelu', attn=attn, eps=1e-6)
                                     for _ in range(depth))
         self.norm = nn.LayerNorm(width, eps=1e-6)
@@ -144,14 +150,61 @@ class MAEDecoder(nn.Module):
         for b in self.blocks: x = b(x)
         return self.head(self.norm(x[:, -nm:]))
 
+class MAEEncoder(VideoViT):
+    """`VideoViT` with the two options AVION's (= VideoMAE's) encoders need to load exactly:
+    pos='sincos1d_interleaved': ONE fixed 1-D sine-cosine table over all T'·H'·W' tokens (time-major token index, sin/cos
+    interleaved), instead of the learned separable PE_s + PE_t ('learned': a plain `VideoViT`); the clip must then have
+    the `num_frames` the table was built for. fc_norm=True: no LayerNorm on the tokens; the mean-pooled token is
+    normalised instead (VideoMAE's fine-tuning classifier, `use_mean_pooling`)."""
+    def __init__(self, cfg: ViTConfig | str | None = None, *, pos: str = 'learned', fc_norm: bool = False, **overrides):
+        super().__init__(cfg, **overrides)
+        if pos not in ENCODER_POS: raise ValueError(f'encoder positions must be one of {ENCODER_POS}, got {pos!r}')
+        if fc_norm and (self.cfg.pool != 'mean' or self.cfg.cls_token): raise ValueError('fc_norm needs mean pooling and no CLS token')
+        self.pos, self.use_fc_norm = pos, fc_norm
+        if pos != 'learned':
+            self.pos_embed = None; self.temporal_embed = None   # not parameters any more: not in the state dict
+            self.register_buffer('pos_table', sincos_table(self.num_patches, self.width, interleave=True), persistent=False)
+        if fc_norm:
+            eps = self.norm.eps
+            self.norm = nn.Identity(); self.fc_norm = nn.LayerNorm(self.width, eps=eps)
+
+    def reset_temporal_embed(self, init: str = 'zeros', std: float = .02):
+        if self.temporal_embed is not None: super().reset_temporal_embed(init, std)
+
+    def _init_weights(self):
+        if getattr(self, 'pos', 'learned') == 'learned': return super()._init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=.02)
+                if m.bias is not None: nn.init.zeros_(m.bias)
+
+    def patch_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        if self.pos == 'learned': return super().patch_tokens(x)
+        if x.ndim != 5: raise ValueError(f"expected a clip [B,C,T,H,W], got shape {tuple(x.shape)}")
+        T = x.shape[2]
+        if T != self.cfg.num_frames or x.shape[-1] != self.cfg.img_size or x.shape[-2] != self.cfg.img_size:
+            raise ValueError(f'this encoder has a fixed position table for {self.cfg.num_frames}x{self.cfg.img_size}x'
+                             f'{self.cfg.img_size} clips, got {T}x{x.shape[-2]}x{x.shape[-1]}')
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        return x + self.pos_table.to(x.dtype), T // self.cfg.tubelet
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        p = super().pool(x)
+        return self.fc_norm(p) if self.use_fc_norm else p
+
+    def arch(self) -> dict:
+        "The options beyond `ViTConfig` (saved next to it in configs)."
+        return dict(pos=self.pos, fc_norm=self.use_fc_norm)
+
 class VideoMAE(nn.Module):
     "VideoMAE: `VideoViT` encoder on visible tokens + `MAEDecoder`; `forward(x, visible_idx, masked_idx)` -> predictions [B, n_mask, t·p·p·C]."
     def __init__(self, encoder: ViTConfig | str = 'vit_b16', *, decoder_width: int = 384, decoder_depth: int = 4,
-                 decoder_heads: int = 6, dec_attn: str = 'sdpa', decoder_pos: str = 'sincos3d', **enc_overrides):
+                 decoder_heads: int = 6, dec_attn: str = 'sdpa', decoder_pos: str = 'sincos3d', encoder_pos: str = 'learned',
+                 **enc_overrides):
         super().__init__()
         cfg = encoder if isinstance(encoder, ViTConfig) and not enc_overrides else videomae_encoder_config(encoder, **enc_overrides)
         if cfg.cls_token or cfg.tsf: raise ValueError('the VideoMAE encoder has no CLS token and joint space-time attention')
-        self.encoder = VideoViT(cfg)
+        self.encoder = VideoViT(cfg) if encoder_pos == 'learned' else MAEEncoder(cfg, pos=encoder_pos)
         self.tubelet, self.patch = cfg.tubelet, cfg.patch_size
         self.decoder_kw = dict(width=decoder_width, depth=decoder_depth, heads=decoder_heads, attn=dec_attn, pos=decoder_pos)
         self.decoder = MAEDecoder(cfg.width, self.encoder.grid, cfg.tubelet * cfg.patch_size ** 2 * cfg.in_chans,
@@ -164,7 +217,9 @@ class VideoMAE(nn.Module):
 
     def config(self) -> dict:
         "JSON-able description (encoder ViTConfig + decoder settings), stored in checkpoints."
-        return dict(encoder=asdict(self.encoder.cfg), decoder=dict(self.decoder_kw))
+        d = dict(encoder=asdict(self.encoder.cfg), decoder=dict(self.decoder_kw))
+        if isinstance(self.encoder, MAEEncoder): d['encoder_arch'] = self.encoder.arch()
+        return d
 
     def forward(self, x: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor) -> torch.Tensor:
         if visible_idx.shape[1] + masked_idx.shape[1] != self.num_patches:
