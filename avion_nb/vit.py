@@ -15,8 +15,8 @@ from .attention import Attention, set_attn_backend, to_temporal_groups, from_tem
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'PE_INFLATION', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU',
            'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
-           'interpolate_temporal_pe', 'TokenDrop', 'kept_per_frame', 'random_keep_indices', 'cube_change',
-           'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes', 'activation_memory_per_video',
+           'interpolate_temporal_pe', 'token_drop_generator', 'TokenDrop', 'kept_per_frame', 'random_keep_indices',
+           'cube_change', 'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes', 'activation_memory_per_video',
            'plot_memory_breakdown']
 
 # %% ../nbs/11_vit.ipynb #f1c2303a
@@ -393,6 +393,12 @@ def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None, mo
 
 # %% ../nbs/11_vit.ipynb #h4msk02e
 MASK_MODES = ('tube', 'frame', 'rlt')
+
+def token_drop_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of the token masks of global step `step`: a function of (seed, step) only, the same on every
+    process. Resuming at step k draws the masks an uninterrupted run draws there, and a data-parallel run draws the
+    masks of one process at the same global batch (each process takes its rows with `start`/`total`)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step + 7_777_777_777)
 
 @dataclass(frozen=True)
 class TokenDrop:
