@@ -155,12 +155,16 @@ def _resolve_state_dict(source) -> tuple[dict, str | None]:
                     warnings.simplefilter('ignore'); sd = torch.jit.load(str(p), map_location='cpu').state_dict()
             except Exception as e2:
                 raise ValueError(f"load_clip_weights: cannot read {str(p)!r} as a state dict ({e1!r}) "
-                                 f"or a TorchScript archive ({e2!r})") from e2
+                                 f"or a TorchScript archive ({e2!r}); an AVION/LaViLa training checkpoint (pickled args) "
+                                 f"is read by avion_nb.interop.load_avion") from e2
     elif isinstance(source, dict): sd = source
     else: raise TypeError(f"load_clip_weights: source must be an open_clip model, a state dict or a file path, got {type(source).__name__}")
     for wrap in ('state_dict', 'model'):
         if isinstance(sd, dict) and wrap in sd and isinstance(sd[wrap], dict): sd = sd[wrap]
     sd = {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
+    if any(k.startswith('textual.') for k in sd) or 'visual.image_projection' in sd or 'fc_cls.weight' in sd:
+        raise ValueError("load_clip_weights: this is an AVION checkpoint (textual.*, visual.image_projection or fc_cls keys), "
+                         "not CLIP's layout: load it with avion_nb.interop.load_avion / avion_pretrained_state")
     return sd, act
 
 def _block_map(src: str, dst: str, n: int) -> dict:
