@@ -148,7 +148,9 @@ def _resolve_state_dict(source) -> tuple[dict, str | None]:
     elif isinstance(source, (str, Path)):
         p = Path(source)
         if not p.is_file(): raise FileNotFoundError(f"load_clip_weights: checkpoint file {str(p)!r} does not exist")
-        try: sd = torch.load(p, map_location='cpu', weights_only=True)
+        try:   # weights_only, plus the data-only classes training checkpoints pickle (LaViLa/AVION: argparse args)
+            from avion_nb.interop import load_checkpoint_file
+            sd = load_checkpoint_file(p)
         except Exception as e1:
             try:
                 with warnings.catch_warnings():   # torch.jit is deprecated, but OpenAI's original checkpoints are TorchScript archives
