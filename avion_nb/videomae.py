@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from fastcore.script import call_parse
 from .core import save_json, machine_info
 from .vit import VideoViT, ViTConfig, vit_config, Block
 from .datasets import VideoClassDataset, sample_generator, ClipTable, _sub
@@ -19,13 +18,19 @@ from .decode import read_clip, video_info, VideoReadError
 from .gpu_aug import to_float_normalized, as_bcthw, prefetch_to_device
 from .schedules import cosine_scheduler, schedule_value
 from .trainer import make_accelerator, fit, make_train_loader, setup_training
+from dataclasses import dataclass
+from typing import ClassVar
+from .schedules import make_lr_fn, param_groups
+from .trainer import (RunSettings, UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict,
+                              device_loader_fn, check_batch)
+from .train_parts import finish_run
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'TINY_PRETRAIN', 'tube_mask', 'mask_to_bool',
-           'patchify', 'unpatchify', 'mae_targets', 'gather_tokens', 'mae_loss', 'sincos_table', 'sincos_3d',
-           'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE', 'reconstruct', 'plot_reconstruction',
-           'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'param_groups_wd', 'mean_baseline_loss',
-           'evaluate_reconstruction', 'videomae_pretrain']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'param_groups_wd', 'TINY_PRETRAIN', 'videomae_pretrain',
+           'tube_mask', 'mask_to_bool', 'patchify', 'unpatchify', 'mae_targets', 'gather_tokens', 'mae_loss',
+           'sincos_table', 'sincos_3d', 'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE',
+           'reconstruct', 'plot_reconstruction', 'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'VideoMAESettings',
+           'peak_lr', 'run_videomae_pretrain', 'mean_baseline_loss', 'evaluate_reconstruction']
 
 # %% ../nbs/50_videomae.ipynb #1d7aa4c9
 def tube_mask(batch: int, grid: tuple, ratio: float = 0.9, generator: torch.Generator | None = None,
@@ -272,12 +277,11 @@ class MAEClipDataset(VideoClassDataset):
     reads_chunks = True    # `video_meta` reads the length of a chunked copy
 
     @classmethod
-    def kinetics(cls, root, split: str = 'train', *, video_dir=None, chunk_len: float | None = None, **kw) -> 'MAEClipDataset':
-        "`VideoClassDataset.kinetics`; a `video_dir` chunked by `avion_nb.chunking` is recognised by its chunking.json."
+    def kinetics(cls, root, split: str = 'train', *, video_dir=None, chunk_len='auto', **kw) -> 'MAEClipDataset':
+        "`VideoClassDataset.kinetics`; `chunk_len='auto'`: a `video_dir` chunked by `avion_nb.chunking` is read as chunks if its chunking completed."
+        from avion_nb.chunking import chunk_len_of
         vd = Path(video_dir) if video_dir is not None else _sub(root, 'kinetics')/'videos'
-        if chunk_len is None and (vd/'chunking.json').exists():
-            chunk_len = json.loads((vd/'chunking.json').read_text())['settings']['chunk_len']
-        return super().kinetics(root, split, video_dir=video_dir, chunk_len=chunk_len, **kw)
+        return super().kinetics(root, split, video_dir=video_dir, chunk_len=chunk_len_of(vd, chunk_len), **kw)
 
     def video_meta(self, i: int) -> tuple[float, float]:
         "(duration s, fps) of sample i's video (original file or chunk directory), from headers; cached per process."
@@ -330,99 +334,115 @@ def step_masks(batch: int, grid: tuple, ratio: float, seed: int, step: int, rank
     "The tube masks of one training step: a pure function of (seed, step, rank), so resumed runs see the same masks."
     return tube_mask(batch, grid, ratio, sample_generator(seed, step, rank), device)
 
-def param_groups_wd(model: nn.Module, weight_decay: float,
-                    skip=('pos_embed', 'temporal_embed', 'mask_token', 'cls_token')) -> list[dict]:
-    "Two AdamW groups: weights with `weight_decay`, and biases / norms / position embeddings / tokens without."
-    dec, no = [], []
-    for n, p in model.named_parameters():
-        if not p.requires_grad: continue
-        (no if p.ndim <= 1 or any(s in n for s in skip) else dec).append(p)
-    return [dict(params=dec, weight_decay=weight_decay), dict(params=no, weight_decay=0.0)]
+param_groups_wd = param_groups   # the one param-group builder (avion_nb.schedules): no decay on biases, norms, positions, tokens
+
 
 # %% ../nbs/50_videomae.ipynb #e1e96af9
-TINY_PRETRAIN = dict(model='vit_tiny', input_size=32, patch_size=8, num_frames=4, decoder_width=32, decoder_depth=1,
-                     decoder_heads=2, batch_size=4, epochs=2, warmup_epochs=0, num_workers=0, mixed_precision='no',
-                     log_with='none', lr=2e-3, save_every_epochs=0)
+@dataclass
+class VideoMAESettings(RunSettings):
+    "VideoMAE pretraining (tube masking, visible-token encoder, normalized-pixel MSE) on Kinetics-style data with fused decode-crop."
+    data_root: str = 'data/avion_synth'  # Kinetics-style root ({train,val}.csv, classes.csv, videos/) or the embedded dataset root
+    output_dir: str = 'runs/videomae_pretrain'  # run folder: config.json, checkpoints/, logs/, history_*.csv, history.json, summary.json, encoder.pt
+    flip_p: float = 0.5  # horizontal flip probability (fused in the decoder)
+    batch_size: int = 32  # clips per GPU
+    epochs: int = 800  # epochs
+    lr: float = 0.  # absolute peak learning rate (0: blr * global batch / 256)
+    wd: float = 0.05  # AdamW weight decay (weights only)
+    betas: tuple = (0.9, 0.95)  # AdamW betas 'b1,b2'
+    warmup_epochs: float = 40.  # linear warmup length (epochs)
+    log_every: int = 10  # tracker logging period in steps
+    save_every_epochs: int = 20  # checkpoint every N epochs (0: only at the end)
+    keep: int = 2  # checkpoints kept (the newest, of every kind)
+    split: str = 'train'  # list file to train on
+    video_dir: str = ''  # read clips from this folder instead of <root>/videos (e.g. a re-encoded / chunked copy)
+    patch_size: int = 16  # cube height/width
+    tubelet: int = 2  # cube length in frames
+    sample_stride: int = 4  # frames between sampled frames
+    mask_ratio: float = 0.9  # fraction of tubes hidden
+    decoder_width: int = 384  # decoder width
+    decoder_depth: int = 4  # decoder blocks
+    decoder_heads: int = 6  # decoder heads
+    decoder_pos: str = 'sincos3d'  # decoder positions: sincos3d (separable t, y, x) | sincos1d (VideoMAE's token-index table)
+    dec_attn: str = 'sdpa'  # decoder attention backend (memory-efficient by default)
+    norm_pix: bool = True  # per-cube normalized-pixel targets
+    blr: float = 1.5e-4  # base learning rate per 256 clips of global batch
+    recon_plot: bool = True  # at the end: masked loss vs the predict-the-mean baseline on held-out clips, and a reconstruction figure
+    eval_split: str = 'val'  # list of the held-out clips of that check ('' or a missing list: the training clips)
+    eval_clips: int = 32  # clips in that check
+    TINY: ClassVar[dict] = dict(vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, decoder_width=32, decoder_depth=1,
+                                decoder_heads=2, batch_size=4, epochs=2, warmup_epochs=0, workers=0, mixed_precision='no',
+                                log_with='none', lr=2e-3, save_every_epochs=0)
 
-def _apply_tiny(args: dict, cli, tiny: dict) -> dict:
-    "Replace the arguments of `cli` still at their default (in its signature) by the tiny values."
-    import inspect
-    defaults = {k: p.default for k, p in inspect.signature(cli).parameters.items()}
-    return {k: (tiny[k] if k in tiny and v == defaults.get(k) else v) for k, v in args.items()}
+TINY_PRETRAIN = VideoMAESettings.TINY
+
+def peak_lr(s, world_size: int) -> float:
+    "The peak learning rate: `--lr`, or `--blr` scaled by the global batch (`blr * batch_size * world_size / 256`)."
+    return s.lr or s.blr * s.batch_size * world_size / 256
 
 def _encoder_file(model: VideoMAE, path):
     torch.save(dict(config=asdict(model.encoder.cfg), state_dict={k: v.detach().cpu() for k, v in model.encoder.state_dict().items()},
                     kind='videomae_encoder'), path)
 
+
 # %% ../nbs/50_videomae.ipynb #6c5527c2
-def _eval_dataset(a: dict, train_ds):
+def _eval_dataset(s: VideoMAESettings, train_ds):
     "The held-out clips of the reconstruction check (centre window, full-frame crop): `eval_split` if its list exists, else the training clips."
-    sp = a.get('eval_split') or ''
-    if not sp or not (_sub(a['data_root'], 'kinetics')/f'{sp}.csv').exists(): return train_ds, a['split']
-    return MAEClipDataset.kinetics(a['data_root'], sp, video_dir=a['video_dir'], chunk_len=a['chunk_len'] or None, train=False,
-                                   num_frames=a['num_frames'], stride=a['sample_stride'], size=a['input_size'], fused=a['fused'],
+    sp = s.eval_split
+    if not sp or not (_sub(s.data_root, 'kinetics')/f'{sp}.csv').exists(): return train_ds, s.split
+    return MAEClipDataset.kinetics(s.data_root, sp, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=False,
+                                   num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, fused=s.fused,
                                    bad_sample='raise'), sp
 
-def _pretrain(**a) -> dict:
-    out = Path(a['output_dir'])
-    acc = make_accelerator(out, a['mixed_precision'], None if a['log_with'] in ('none', '', None) else a['log_with'],
-                           cpu=a['cpu'], seed=a['seed'])
-    torch.manual_seed(a['seed'])                             # same initial weights on every process
-    model = VideoMAE(a['model'], img_size=a['input_size'], patch_size=a['patch_size'], tubelet=a['tubelet'],
-                     num_frames=a['num_frames'], attn=a['attn'], drop_path=a['drop_path'], checkpointing=a['checkpointing'],
-                     decoder_width=a['decoder_width'], decoder_depth=a['decoder_depth'], decoder_heads=a['decoder_heads'],
-                     dec_attn=a['dec_attn'], decoder_pos=a['decoder_pos'])
+def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output_dir=None, /, **kw) -> dict:
+    "VideoMAE pretraining with `VideoMAESettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
+    s = VideoMAESettings.of(settings, output_dir, **kw)
+    if s.accum_freq != 1: raise UsageError('--accum_freq: VideoMAE pretraining takes one micro-batch per step (use 1)')
+    out = Path(s.output_dir)
+    acc, mp = start_run(s)                                   # same initial weights on every process
+    model = VideoMAE(s.vision, img_size=s.img_size, patch_size=s.patch_size, tubelet=s.tubelet, num_frames=s.num_frames,
+                     attn=s.attn, drop_path=s.drop_path, checkpointing=s.checkpointing, decoder_width=s.decoder_width,
+                     decoder_depth=s.decoder_depth, decoder_heads=s.decoder_heads, dec_attn=s.dec_attn, decoder_pos=s.decoder_pos)
     grid, tub, patch = model.grid, model.tubelet, model.patch
-    ds = MAEClipDataset.kinetics(a['data_root'], a['split'], video_dir=a['video_dir'], chunk_len=a['chunk_len'] or None,
-                                 train=True, num_frames=a['num_frames'], stride=a['sample_stride'], size=a['input_size'],
-                                 rrc_scale=(a['rrc_min_scale'], a['rrc_max_scale']), flip_p=a['flip_p'], fused=a['fused'],
-                                 bad_sample=a['bad_sample'], seed=a['seed'])
-    loader, spe = make_train_loader(acc, ds, a['batch_size'], workers=a['num_workers'], prefetch=a['prefetch_factor'], seed=a['seed'])
-    global_bs = a['batch_size'] * acc.num_processes
-    peak = a['lr'] or a['blr'] * global_bs / 256
-    sched = cosine_scheduler(peak, a['min_lr'], a['epochs'], spe, a['warmup_epochs'], a['warmup_lr'])
-    opt = torch.optim.AdamW(param_groups_wd(model, a['weight_decay']), lr=peak, betas=(a['beta1'], a['beta2']))
-    cfg = dict(model=model.config(), mask_ratio=a['mask_ratio'], norm_pix=a['norm_pix'])
-    model, opt, state, ck = setup_training(acc, model, opt, out, dict(a, global_batch=global_bs, peak_lr=peak, steps_per_epoch=spe,
-                                                                       clips=len(ds), num_processes=acc.num_processes,
-                                                                       command=' '.join(os.sys.argv)),
-                                           cfg, resume=a['resume'], keep=a['keep_checkpoints'], checkpoint=not a['no_checkpoint'])
-    ratio, seed, rank = a['mask_ratio'], a['seed'], acc.process_index
-
-    def loader_fn(epoch, start):
-        return prefetch_to_device(loader.for_epoch(epoch, start), acc.device)
+    ds = MAEClipDataset.kinetics(s.data_root, s.split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
+                                 num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
+                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed)
+    loader, spe = make_train_loader(acc, ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
+                                    worker_threads=s.worker_threads, seed=s.seed)
+    global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)
+    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=peak, betas=s.betas, eps=s.eps)
+    cfg = dict(model=model.config(), mask_ratio=s.mask_ratio, norm_pix=s.norm_pix)
+    model, opt, state, ck = setup_training(acc, model, opt, out, dict(settings_dict(s), global_batch=global_bs, peak_lr=peak,
+                                                                       steps_per_epoch=spe, clips=len(ds), num_processes=acc.num_processes),
+                                           cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
+    if s.compile: model = torch.compile(model)
+    ratio, rank = s.mask_ratio, acc.process_index
 
     def step_fn(batch):
-        vid = batch.get('video')
-        if vid is None or len(vid) == 0:                     # every clip of the batch unreadable: keep DDP in step
-            loss = sum(p.sum() for p in model.parameters()) * 0.
-            acc.backward(loss); return dict(loss=loss, n_skipped=batch.get('n_skipped', 0))
-        vis, msk = step_masks(len(vid), grid, ratio, seed, state.global_step, rank, acc.device)
+        check_batch(acc, batch)                              # the same bad-batch policy as every trainer
+        vid = batch['video'].to(acc.device, non_blocking=True)
+        vis, msk = step_masks(len(vid), grid, ratio, s.seed, state.global_step, rank, acc.device)
         with acc.autocast():
-            res = mae_batch_loss(model, vid, vis, msk, tubelet=tub, patch=patch, norm_pix=a['norm_pix'])
+            res = mae_batch_loss(model, vid, vis, msk, tubelet=tub, patch=patch, norm_pix=s.norm_pix)
         acc.backward(res['loss'])
         return dict(loss=res['loss'], n_skipped=batch.get('n_skipped', 0))
 
     history = []
-    summary = fit(acc, model, opt, loader_fn, step_fn, epochs=a['epochs'], steps_per_epoch=spe, state=state, checkpointer=ck,
-                  lr_fn=lambda s: schedule_value(sched, s), save_every=a['save_every_epochs'] * spe,
-                  clip_grad=a['clip_grad'] or None, max_steps=a['max_steps'] or None, log_every=a['log_every'],
-                  progress=a['progress'], desc='videomae', history=history,
-                  batch_size_fn=lambda b: len(b['video']) if 'video' in b else 0)
+    lr_fn = make_lr_fn(peak, s.lr_schedule, s.epochs, spe, s.warmup_epochs, s.lr_start, s.lr_end)
+    summary = fit(acc, model, opt, device_loader_fn(acc, loader), step_fn, state=state, checkpointer=ck, lr_fn=lr_fn,
+                  desc='videomae', history=history, batch_size_fn=lambda b: len(b['video']) if 'video' in b else 0,
+                  **fit_settings(s, spe, state))
     summary.update(final_loss=float(np.mean([h['loss'] for h in history[-10:]])) if history else None,
                    global_batch=global_bs, peak_lr=peak, steps_per_epoch=spe, output_dir=str(out))
     if acc.is_main_process:
         save_json(history, out/'history.json')
         _encoder_file(acc.unwrap_model(model), out/'encoder.pt')
-        if a['recon_plot']:
+        if s.recon_plot:
             try:
-                eds, split = _eval_dataset(a, ds)
-                summary['recon'] = dict(evaluate_reconstruction(acc.unwrap_model(model), eds, ratio, a['norm_pix'], n=a['eval_clips'],
+                eds, split = _eval_dataset(s, ds)
+                summary['recon'] = dict(evaluate_reconstruction(acc.unwrap_model(model), eds, ratio, s.norm_pix, n=s.eval_clips,
                                                                 device=acc.device, plot_path=out/'reconstruction.png'), split=split)
             except Exception as e: warnings.warn(f'could not draw the reconstruction figure: {e}')
-        save_json(dict(summary, machine=machine_info()), out/'summary.json')
-    acc.wait_for_everyone()
-    acc.end_training()
+    finish_run(acc, None, None, out, dict(summary, machine=machine_info()), weights_name=None)
     return summary
 
 def mean_baseline_loss(video01: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor, tubelet: int, patch: int,
@@ -456,64 +476,5 @@ def evaluate_reconstruction(model: VideoMAE, ds, ratio: float = 0.9, norm_pix: b
     return res
 
 # %% ../nbs/50_videomae.ipynb #a9297aec
-@call_parse
-def videomae_pretrain(
-    data_root: str = 'data/avion_synth',  # Kinetics-style root ({train,val}.csv, classes.csv, videos/) or the embedded dataset root
-    output_dir: str = 'runs/videomae_pretrain',  # run folder: checkpoints, logs, config.json, history.json, encoder.pt
-    split: str = 'train',  # list file to train on
-    video_dir: str = None,  # read clips from this folder instead of <root>/videos (e.g. a re-encoded / chunked copy)
-    chunk_len: float = 0,  # chunk length of a chunked video_dir (0: from its chunking.json, or not chunked)
-    fused: bool = True,  # fused decode-crop (False: the decode-then-crop baseline)
-    model: str = 'vit_b16',  # encoder preset (avion_nb.vit.VIT_PRESETS)
-    input_size: int = 224,  # crop size
-    patch_size: int = 16,  # cube height/width
-    tubelet: int = 2,  # cube length in frames
-    num_frames: int = 16,  # frames per clip
-    sample_stride: int = 4,  # frames between sampled frames
-    mask_ratio: float = 0.9,  # fraction of tubes hidden
-    decoder_width: int = 384,  # decoder width
-    decoder_depth: int = 4,  # decoder blocks
-    decoder_heads: int = 6,  # decoder heads
-    decoder_pos: str = 'sincos3d',  # decoder positions: sincos3d (separable t, y, x) | sincos1d (VideoMAE's token-index table)
-    attn: str = 'sdpa',  # encoder attention backend (naive | sdpa | sdpa:<kernel> | flash_attn)
-    dec_attn: str = 'sdpa',  # decoder attention backend (memory-efficient by default)
-    checkpointing: str = 'none',  # encoder activation checkpointing (avion_nb.vit.CKPT_MODES)
-    drop_path: float = 0.0,  # encoder stochastic depth
-    norm_pix: bool = True,  # per-cube normalized-pixel targets
-    rrc_min_scale: float = 0.5,  # RandomResizedCrop area range lower end (fused in the decoder)
-    rrc_max_scale: float = 1.0,  # RandomResizedCrop area range upper end
-    flip_p: float = 0.5,  # horizontal flip probability (fused in the decoder)
-    batch_size: int = 32,  # clips per GPU
-    epochs: int = 800,  # epochs
-    warmup_epochs: float = 40,  # linear warmup epochs
-    blr: float = 1.5e-4,  # base learning rate per 256 clips of global batch
-    lr: float = 0,  # absolute peak learning rate (0: blr * global batch / 256)
-    min_lr: float = 1e-5,  # final learning rate of the cosine
-    warmup_lr: float = 1e-6,  # learning rate at step 0
-    weight_decay: float = 0.05,  # AdamW weight decay (weights only)
-    beta1: float = 0.9,  # AdamW beta1
-    beta2: float = 0.95,  # AdamW beta2
-    clip_grad: float = 0.0,  # gradient-norm clipping (0: off)
-    num_workers: int = 8,  # loader worker processes per GPU
-    prefetch_factor: int = 2,  # batches prefetched per worker
-    bad_sample: str = 'skip',  # unreadable clip: skip (counted) or raise
-    mixed_precision: str = 'bf16',  # no | fp16 | bf16
-    seed: int = 0,  # seed (data order, crops, masks, init)
-    save_every_epochs: int = 20,  # checkpoint period in epochs (0: only at the end)
-    keep_checkpoints: int = 2,  # checkpoints kept
-    no_checkpoint: bool = False,  # write no checkpoints at all (benchmarks)
-    resume: str = '',  # '' | latest | a checkpoint folder
-    max_steps: int = 0,  # stop after this many global steps (0: all epochs)
-    log_with: str = 'tensorboard',  # tensorboard | none
-    log_every: int = 10,  # log period in steps
-    recon_plot: bool = True,  # at the end: masked loss vs the predict-the-mean baseline on held-out clips, and a reconstruction figure
-    eval_split: str = 'val',  # list of the held-out clips of that check ('' or a missing list: the training clips)
-    eval_clips: int = 32,  # clips in that check
-    cpu: bool = False,  # force the CPU
-    tiny: bool = False,  # CPU-sized settings for every argument left at its default
-    progress: bool = True,  # progress bar
-):
-    "VideoMAE pretraining (tube masking, visible-token encoder, normalized-pixel MSE) on Kinetics-style data with fused decode-crop."
-    args = dict(locals())
-    if tiny: args = _apply_tiny(args, videomae_pretrain, TINY_PRETRAIN)
-    return _pretrain(**args)
+videomae_pretrain = make_cli(VideoMAESettings, run_videomae_pretrain, 'videomae')
+run_as_main(globals(), videomae_pretrain)
