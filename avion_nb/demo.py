@@ -13,7 +13,8 @@ from .chunking import chunk_dataset
 from .pretrain import run_pretrain
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'prepare_demo_data', 'demo_table', 'plot_demo', 'run_demo', 'demo']
+__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'prepare_demo_data', 'demo_table', 'plot_demo', 'run_conditions', 'run_demo',
+           'demo']
 
 # %% ../nbs/32_demo.ipynb #0b5f13bf
 DEMO_MODEL = dict(vision='{"width": 128, "layers": 4, "heads": 4, "patch_size": 16}',
@@ -57,6 +58,19 @@ def plot_demo(history: list, evals: dict, path=None, steps_per_epoch: int | None
     if path: fig.savefig(path, dpi=110)
     return fig
 
+# %% ../nbs/32_demo.ipynb #26b78831
+def run_conditions(load_start=None) -> dict:
+    "What a timing depends on: date, CPU count, load average at the start and at the end, versions, command."
+    import datetime, platform, sys
+    la = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
+    cmd = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ''
+    return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), cpu_count=os.cpu_count(),
+                load_avg_start=[round(x, 2) for x in load_start] if load_start else None,
+                load_avg_end=[round(x, 2) for x in la] if la else None, python=platform.python_version(),
+                torch=torch.__version__, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                command=' '.join(['avion_demo', *sys.argv[1:]]) if cmd == 'avion_demo' else 'avion_nb.demo.run_demo (Python)',
+                install_included=False)
+
 # %% ../nbs/32_demo.ipynb #1e57e5f9
 from fastcore.script import call_parse, store_true
 
@@ -64,6 +78,7 @@ def run_demo(data_root='data/avion_synth', output_dir='runs/demo', *, preset='de
              workers: int | None = None, cpu: bool = False, progress: bool = True, seed: int = 0, **overrides) -> dict:
     "Prepare the data, pretrain the demo model, evaluate before/after; writes demo.json, demo.png, demo_table.csv."
     T0 = time.perf_counter()
+    load0 = os.getloadavg() if hasattr(os, 'getloadavg') else None
     out = Path(output_dir)
     print(f'[1/3] embedded dataset at {data_root} (generated if missing) and its 15 s chunks', flush=True)
     prep = prepare_demo_data(data_root, preset=preset, verbose=progress)
@@ -78,7 +93,7 @@ def run_demo(data_root='data/avion_synth', output_dir='runs/demo', *, preset='de
     before, after = r['evals']['eval_untrained'], r['evals']['eval_final']
     ratio = after['mAP_avg'] / max(before['mAP_avg'], 1e-9)
     res = dict(before={m: before[m] for m in METRICS}, after={m: after[m] for m in METRICS}, mAP_ratio=ratio,
-               wall_s=time.perf_counter() - T0, **prep, train=r['summary'], config=cfg, device=dev, output_dir=str(out))
+               wall_s=time.perf_counter() - T0, conditions=run_conditions(load0), **prep, train=r['summary'], config=cfg, device=dev, output_dir=str(out))
     if out.exists():
         save_json(res, out/'demo.json'); tb.to_csv(out/'demo_table.csv', index=False)
         plot_demo(r['history'], r['evals'], out/'demo.png')

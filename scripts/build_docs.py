@@ -10,20 +10,37 @@ static rendering of nbdev's processed notebooks:
    cells removed, ...), exactly what `nbdev_docs` feeds to Quarto;
 3. render one HTML page per notebook with nbconvert and a navigation sidebar in the order of `nbs/sidebar.yml`.
 
-It fails (exit 1) on a processing or rendering error, an error output in a page, a notebook missing from the
-sidebar (or a sidebar entry without a notebook), a page without a title, or a README.md that differs from what
-`index.ipynb` generates (`--write_readme` rewrites it).
+Math is rendered offline by KaTeX (the npm package, pinned in `KATEX_VERSION`, installed with
+`npm install --prefix build/docs_npm katex@<version>` into a git-ignored folder on the first build, or taken from
+`$AVION_KATEX_DIR`) and copied into the site; Quarto keeps its own MathJax.
+
+It fails (exit 1) on:
+
+- a processing or rendering error, an error output, a traceback or a warning printed in a page;
+- math left raw: a page with `$...$` math and no renderer (KaTeX missing), or an expression KaTeX cannot parse;
+- an absolute machine-local path (`/root/...`, `/opt/...`, `/tmp/...`, `/work/...`, `/home/...`) in a page;
+- HTML swallowed from docstrings or prose: an element that is not HTML (`<ext>`, `<video_id>`) left in a page
+  (the build escapes such text outside code; what remains is reported);
+- an external script (CDN) in a page: the site must work offline;
+- a notebook missing from the sidebar (or a sidebar entry without a notebook), a page without a title;
+- a README.md that differs from what `index.ipynb` generates (`--write_readme` rewrites it).
 
     python scripts/build_docs.py                      # from _exec/ if present, else from nbs/ (no outputs)
     python scripts/build_docs.py --execute            # run the notebooks first (scripts/test_nbs.py), then build
     python scripts/build_docs.py --write_readme       # regenerate README.md from nbs/index.ipynb
+    python scripts/build_docs.py --install_katex      # only install the pinned KaTeX from npm (CI does this first)
 """
 import argparse, html, json, os, re, shutil, subprocess, sys, warnings
+from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 CONFIG_FILES = ['_quarto.yml', 'sidebar.yml', 'nbdev.yml', 'styles.css']
+KATEX_VERSION = '0.16.22'                      # the npm package `katex`, pinned
+KATEX_PREFIX = ROOT/'build'/'docs_npm'         # git-ignored (build/); `npm install --prefix` puts node_modules/ here
+STREAM_MAX_LINES = 25                          # longer printed logs scroll in a box of about this many lines
+GPU_LOGS = 'benchmarks/gpu_runs/*/test_gpu*.log'   # `scripts/test_nbs.py --flags gpu` logs of the GPU machine
 
 
 def sidebar_order():
@@ -50,6 +67,9 @@ def frontmatter(nb):
     return None, None
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Markdown fixes, applied to markdown cells and to markdown outputs (show_doc) before nbconvert renders them
+
 _re_attr_link = re.compile(r'\[([^\]]+)\]\(([^)\s]+)\)\{([^{}]*)\}')
 
 def pandoc_links(md):
@@ -57,11 +77,103 @@ def pandoc_links(md):
     return _re_attr_link.sub(lambda m: f'<a href="{m.group(2)}" {m.group(3)}>{m.group(1)}</a>', md)
 
 
-def quarto_cell_options(cell):
+HTML_TAGS = set("""a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite
+code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 h2
+h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li link main map mark menu meta meter nav
+noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script search section select
+slot small source span strong style sub summary sup table tbody td template textarea tfoot th thead time title tr track
+u ul var video wbr center font tt strike big svg path g rect circle line polyline polygon text tspan defs use clippath
+lineargradient stop image desc symbol marker pattern mask math mi mo mn msup msub mrow mfrac""".split())
+
+_re_code = re.compile(r'(```.*?```|~~~.*?~~~|`[^`\n]+`|<!--.*?-->)', re.S)
+_re_tag = re.compile(r'<(/?)([A-Za-z][\w.:-]*)([^<>\n]*)>')
+
+def escape_non_html(md):
+    """Escape `<word>` that is not an HTML element (`<ext>`, `<video_id>`, `<k*chunk_len>`) outside code, so that
+    the text shows instead of being swallowed as an unknown HTML tag. Autolinks (`<https://...>`) are kept."""
+    def fix(seg):
+        def tag(m):
+            name, rest = m.group(2), m.group(3)
+            if name.lower() in HTML_TAGS and (not rest or rest[0] in ' /\t'): return m.group(0)
+            if '://' in m.group(0) or '@' in name + rest: return m.group(0)
+            return '&lt;' + m.group(0)[1:-1] + '&gt;'
+        # `<k*chunk_len>`: tag names stop at `*`, so also escape `<` directly followed by a name and a non-tag char
+        seg = _re_tag.sub(tag, seg)
+        return re.sub(r'<(?=[A-Za-z_][\w]*[^\w\s>/="\'-])(?![a-z]+://)', '&lt;', seg)
+    parts = _re_code.split(md)
+    return ''.join(x if i % 2 else fix(x) for i, x in enumerate(parts))
+
+
+def fix_signature(md):
+    "show_doc writes a function without parameters as `def f(\\n    \\n)`: make it `def f()`."
+    return re.sub(r'\(\n[ \t]*\n\)', '()', md)
+
+
+def local_doc_links(md, doc_url, pages):
+    """Links nbdev writes to the published site (`<doc_host><baseurl>/<module>.html#sym`) point to the page of
+    this build that documents it (`73_explore.html#sym`), so they work offline."""
+    if not doc_url: return md
+    def sub(m):
+        pg = pages.get(m.group(1))
+        return f'{pg}{m.group(2) or ""}' if pg else m.group(0)
+    return re.sub(re.escape(doc_url.rstrip('/')) + r'/([\w.-]+\.html)(#[\w.-]*)?', sub, md)
+
+
+def fix_markdown(md, doc_url=None, pages=None):
+    "All markdown fixes: Pandoc-attribute links, signatures, non-HTML `<text>`, links to local pages."
+    return local_doc_links(escape_non_html(fix_signature(pandoc_links(md))), doc_url, pages or {})
+
+
+def md_inline(md):
+    "Inline markdown (`code`, *em*, **strong**, links) of a title or subtitle as HTML, everything else escaped."
+    import mistune
+    out = mistune.html(escape_non_html(md or '')).strip()
+    return re.sub(r'^<p>(.*)</p>$', r'\1', out, flags=re.S)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPU-only cells: the CPU build cannot run them; say so and point to the recorded GPU run
+
+def gpu_results(root=ROOT):
+    "{notebook name: (PASS/FAIL, log path)} from the latest GPU test log that lists each notebook."
+    out = {}
+    for log in sorted(root.glob(GPU_LOGS)):
+        for line in log.read_text(errors='replace').splitlines():
+            m = re.match(r'(PASS|FAIL)\s+[\d.]+s\s+\S*?([\w-]+\.ipynb)\s*$', line)
+            if m: out[m.group(2)] = (m.group(1), log.relative_to(root).as_posix())
+    return out
+
+
+def gpu_note(nb_name, results):
+    "Markdown note shown under a `#| gpu` cell in the static build."
+    r = results.get(nb_name)
+    rec = (f'the last recorded GPU run of this notebook\'s tests (`python scripts/test_nbs.py --flags gpu`): '
+           f'**{"passed" if r[0] == "PASS" else "FAILED"}**, log `{r[1]}`' if r else 'no GPU run of it is recorded yet')
+    return f'<div class="gpu-note">GPU-only cell (<code>#| gpu</code>): not run in the CPU build of these docs; {html.escape(rec, quote=False)}.</div>'
+
+
+def mark_gpu_cells(nb, nb_name, results):
+    "Insert a note after every `#| gpu` code cell of `nb` (the unprocessed copy in the build folder)."
+    cells = []
+    for c in nb['cells']:
+        cells.append(c)
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] == 'code' and re.search(r'^#\|\s*gpu\b', src, re.M):
+            note = gpu_note(nb_name, results)
+            note = re.sub(r'`([^`]+)`', r'<code>\1</code>', note).replace('**', '')
+            cells.append(dict(cell_type='markdown', metadata={}, source=note, id=f'gpunote{len(cells)}'))
+    nb['cells'] = cells
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cells: Quarto options, long logs
+
+def quarto_cell_options(cell, doc_url=None, pages=None):
     "Apply the Quarto cell options nbdev leaves in code cells (`#| echo: false` on show_doc cells, ...), as Quarto would."
-    if cell.cell_type == 'markdown': cell.source = pandoc_links(cell.source)
+    if cell.cell_type == 'markdown': cell.source = fix_markdown(cell.source, doc_url, pages)
     for o in cell.get('outputs', []):
-        if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = pandoc_links(o.data['text/markdown'])
+        if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = fix_markdown(o.data['text/markdown'], doc_url, pages)
     if cell.cell_type != 'code': return cell
     lines, opts = cell.source.splitlines(), {}
     while lines and lines[0].startswith('#|'):
@@ -75,25 +187,171 @@ def quarto_cell_options(cell):
     return cell
 
 
+def stream_text(o):
+    "The text of a stream output as the reader sees it (carriage-return progress updates resolved)."
+    t = o.get('text', '')
+    return '\n'.join(l.rsplit('\r', 1)[-1] for l in t.split('\n'))
+
+
+def merge_streams(cell):
+    "Join consecutive stream outputs of one name (a log printed line by line is one block, not fifty)."
+    outs = []
+    for o in cell.get('outputs', []):
+        if o.get('output_type') == 'stream' and outs and outs[-1].get('output_type') == 'stream' and outs[-1].name == o.name:
+            outs[-1].text += o.text
+        else: outs.append(o)
+    for o in outs:
+        if o.get('output_type') == 'stream': o.text = stream_text(o)
+    cell.outputs = outs
+    return cell
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks on the notebook outputs and on the rendered pages
+
+_re_warning = re.compile(r'^\S*?(\w*Warning|warnings\.warn)\b[:(]|^\s*warn\(|\bWARNING\b', re.M)
+
+def output_problems(f, i, o):
+    "Errors, tracebacks and warnings in one output of cell `i` of page `f`."
+    errs = []
+    if o.get('output_type') == 'error': errs.append(f'{f}: cell {i} has an error output: {o.get("ename")}: {o.get("evalue")}')
+    txt = o.get('text', '') if o.get('output_type') == 'stream' else ''.join(
+        str(v) for k, v in o.get('data', {}).items() if k.startswith('text/plain'))
+    if 'Traceback (most recent call last)' in txt: errs.append(f'{f}: cell {i} prints a traceback')
+    m = _re_warning.search(txt)
+    if m: errs.append(f'{f}: cell {i} prints a warning: {txt[m.start():].splitlines()[0][:160]!r}')
+    return errs
+
+
+LOCAL_PATH = re.compile(r'(?<![\w.~:/%-])/(?:root|opt|tmp|work|home|Users|private|mnt|scratch|var/folders|usr/local)/[^\s<>"\')]*')
+
+class _PageScan(HTMLParser):
+    "Collect text (outside script/style), unknown elements, external scripts and math in a page body."
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.text, self.unknown, self.external, self.math = [], [], [], [], []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag not in HTML_TAGS: self.unknown.append(tag)
+        if tag == 'script' and (a.get('src') or '').startswith(('http:', 'https:', '//')): self.external.append(a['src'])
+        if tag == 'link' and (a.get('href') or '').startswith(('http:', 'https:', '//')): self.external.append(a['href'])
+        if tag not in ('br', 'hr', 'img', 'input', 'meta', 'link', 'wbr', 'col', 'source', 'area', 'base', 'embed', 'param', 'track'):
+            self.stack.append(tag)
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag: pass
+    def handle_data(self, d):
+        if any(t in ('script', 'style') for t in self.stack): return
+        self.text.append(d)
+        if not any(t in ('pre', 'code') for t in self.stack): self.math.extend(find_math(d))
+
+
+_re_math = re.compile(r'\$\$(.+?)\$\$|(?<![\\$\w])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?![\w$])|\\\((.+?)\\\)|\\\[(.+?)\\\]', re.S)
+
+def find_math(text):
+    "LaTeX expressions in `text` with the delimiters KaTeX's auto-render uses ($$..$$, $..$, \\(..\\), \\[..\\])."
+    return [next(g for g in m.groups() if g is not None) for m in _re_math.finditer(text)]
+
+
+def page_problems(f, page_html, has_katex):
+    "Machine-local paths, swallowed HTML, external scripts and raw math in a rendered page (its <main> part)."
+    m = re.search(r'<main>(.*)</main>', page_html, re.S)
+    sc = _PageScan(); sc.feed(m.group(1) if m else page_html)
+    errs, text = [], ''.join(sc.text)
+    for p in sorted(set(LOCAL_PATH.findall(text)))[:5]:
+        errs.append(f'{f}: machine-local path in the page: {p}')
+    for t in sorted(set(sc.unknown)):
+        errs.append(f'{f}: <{t}> is not HTML (swallowed text from a docstring or prose?): escape it or put it in backticks')
+    sc2 = _PageScan(); sc2.feed(page_html)
+    for u in sorted(set(sc2.external)): errs.append(f'{f}: loads {u} from the network (the docs must work offline)')
+    if sc.math and not has_katex:
+        errs.append(f'{f}: {len(sc.math)} math expressions (e.g. ${sc.math[0][:40]}$) but no math renderer (KaTeX) in the site')
+    return errs, sc.math
+
+
+def katex_problems(exprs_by_page, kdir):
+    "Expressions KaTeX cannot parse (they would show red or raw), checked with node and the installed katex."
+    node = shutil.which('node')
+    if not node or not kdir or not exprs_by_page: return []
+    items = [(f, e) for f, es in exprs_by_page.items() for e in sorted(set(es))]
+    js = ("const k=require(process.argv[1]);let d='';process.stdin.on('data',c=>d+=c).on('end',()=>{const out=[];"
+          "for(const [f,e] of JSON.parse(d)){try{k.renderToString(e,{throwOnError:true})}catch(x){out.push([f,e,String(x.message)])}}"
+          "console.log(JSON.stringify(out))})")
+    r = subprocess.run([node, '-e', js, str(kdir)], input=json.dumps(items), capture_output=True, text=True)
+    if r.returncode: return [f'KaTeX check failed to run: {r.stderr.strip()[:300]}']
+    return [f'{f}: KaTeX cannot render ${e[:60]}$: {msg[:160]}' for f, e, msg in json.loads(r.stdout)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# KaTeX: installed from the npm registry into a git-ignored folder, copied into the site
+
+def katex_dir(install=True):
+    "The installed katex package folder (`$AVION_KATEX_DIR`, or build/docs_npm/node_modules/katex, installed with npm if missing)."
+    env = os.environ.get('AVION_KATEX_DIR')
+    d = Path(env) if env else KATEX_PREFIX/'node_modules'/'katex'
+    def ok():
+        try: return (d/'dist'/'katex.min.js').exists() and (env or json.loads((d/'package.json').read_text())['version'] == KATEX_VERSION)
+        except Exception: return False
+    if not ok() and install and not env:
+        if shutil.which('npm'):
+            print(f'installing katex@{KATEX_VERSION} from the npm registry into {d.parent.parent.relative_to(ROOT)}/')
+            subprocess.run(['npm', 'install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error',
+                            '--prefix', str(KATEX_PREFIX), f'katex@{KATEX_VERSION}'], check=False)
+        else: print('note: npm not found: cannot install KaTeX (math would stay raw)')
+    return d if ok() else None
+
+
+def copy_katex(kdir, out):
+    "katex.min.{js,css}, its fonts and the auto-render extension into `out/katex/`."
+    dst = out/'katex'; (dst/'contrib').mkdir(parents=True, exist_ok=True)
+    for f in ('katex.min.js', 'katex.min.css'): shutil.copy(kdir/'dist'/f, dst/f)
+    shutil.copy(kdir/'dist'/'contrib'/'auto-render.min.js', dst/'contrib'/'auto-render.min.js')
+    shutil.copytree(kdir/'dist'/'fonts', dst/'fonts', dirs_exist_ok=True)
+    shutil.copy(kdir/'LICENSE', dst/'LICENSE')
+
+
+KATEX_HEAD = """<link rel="stylesheet" href="katex/katex.min.css"><script defer src="katex/katex.min.js"></script>
+<script defer src="katex/contrib/auto-render.min.js"></script>
+<script>document.addEventListener("DOMContentLoaded",function(){renderMathInElement(document.querySelector("main"),
+{delimiters:[{left:"$$",right:"$$",display:true},{left:"\\\\[",right:"\\\\]",display:true},{left:"$",right:"$",display:false},
+{left:"\\\\(",right:"\\\\)",display:false}],throwOnError:false,ignoredClasses:["jp-OutputArea-output"]});});</script>"""
+
+
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} – avion_nb</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title_text} – avion_nb</title>
+{head}
 <style>
 body{{margin:0;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#222;display:flex}}
 nav{{width:270px;min-width:270px;height:100vh;position:sticky;top:0;overflow-y:auto;background:#f6f8fa;border-right:1px solid #ddd;padding:16px;box-sizing:border-box;font-size:14px}}
 nav h2{{font-size:18px;margin:0 0 12px}} nav .sec{{margin:14px 0 4px;font-weight:600;color:#555;text-transform:uppercase;font-size:12px}}
 nav a{{display:block;padding:3px 6px;color:#0b57d0;text-decoration:none;border-radius:4px}} nav a.cur{{background:#dde7f7;font-weight:600}}
-main{{flex:1;max-width:1000px;padding:24px 40px;box-sizing:border-box;overflow-x:auto}}
-main .description{{font-style:italic;color:#555;font-size:1.15em}} pre{{background:#f6f8fa;padding:8px;overflow-x:auto}}
-.jp-OutputArea-output pre{{border-left:2px solid lightsalmon;background:none}} img{{max-width:100%}}
-table{{border-collapse:collapse}} td,th{{border:1px solid #ddd;padding:3px 8px}}
-</style>{head}</head><body><nav><h2><a href="index.html">avion_nb</a></h2>{nav}</nav>
+main{{flex:1;min-width:0;max-width:1100px;padding:24px 40px;box-sizing:border-box}}
+main .description{{font-style:italic;color:#555;font-size:1.15em}}
+main .description code,main h1 code{{font-style:normal;background:#f0f0f0;padding:0 3px;border-radius:3px}}
+/* code blocks in prose (```sh ...```) and cells: a background; outputs: a salmon rule, no background */
+.jp-RenderedMarkdown pre,.jp-MarkdownOutput pre{{background:#f6f8fa !important;padding:8px 10px !important;border-radius:4px;overflow-x:auto}}
+.jp-OutputArea-output pre{{border-left:2px solid lightsalmon;background:none;padding-left:8px}}
+/* printed logs: never wrapped mid-number; long ones scroll inside a box */
+.jp-RenderedText pre{{white-space:pre !important;word-break:normal !important;overflow:auto;max-height:{stream_em}em}}
+/* outputs as blocks that scroll sideways, so wide tables are not cut off */
+.jp-OutputArea-child{{display:block !important}} .jp-OutputArea-prompt{{display:none !important}}
+.jp-OutputArea-output{{display:block !important;max-width:100%;overflow-x:auto}}
+.jp-RenderedHTMLCommon table{{table-layout:auto !important;border-collapse:collapse}}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{{border:1px solid #ddd;padding:3px 8px;white-space:nowrap}}
+.jp-RenderedMarkdown td,.jp-RenderedMarkdown th{{white-space:normal}}
+img{{max-width:100%;height:auto}}
+.gpu-note{{background:#fff8e1;border-left:3px solid #f0ad4e;padding:6px 10px;font-size:.9em;margin:4px 0 12px}}
+</style>
+<script>window.addEventListener("load",function(){{setTimeout(function(){{document.documentElement.setAttribute("data-height",
+Math.max(document.documentElement.scrollHeight,document.querySelector("main").scrollHeight))}},100)}})</script>
+</head><body><nav><h2><a href="index.html">avion_nb</a></h2>{nav}</nav>
 <main><h1>{title}</h1><p class="description">{desc}</p>{body}</main></body></html>"""
 
 
 def build(src: Path, out: Path):
     from nbdev.config import get_config
-    from nbdev.processors import FilterDefaults
     import nbdev.doclinks, nbdev.serve_drv
+    from nbdev.processors import FilterDefaults
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     cfg = get_config()
@@ -102,19 +360,21 @@ def build(src: Path, out: Path):
     present = sorted(p.name for p in NBS.glob('*.ipynb'))
     errors = []
     for f in present:
-        if f not in listed: errors.append(f'nbs/{f} is not in nbs/sidebar.yml')
+        if f not in listed: errors.append(f'nbs/{f} is not in nbs/sidebar.yml (a page missing from the sidebar)')
     for f in listed:
         if f not in present: errors.append(f'nbs/sidebar.yml lists {f}, which does not exist')
-    # 1. build folder: notebooks from src (falling back to nbs/), config from nbs/
+    # 1. build folder: notebooks from src (falling back to nbs/), config from nbs/; a note under every GPU-only cell
     bsrc = ROOT/'_docsrc'
     shutil.rmtree(bsrc, ignore_errors=True); bsrc.mkdir()
+    gres = gpu_results()
     for f in present:
         s = src/f if (src/f).exists() else NBS/f
         if s != NBS/f and _sources(s) != _sources(NBS/f):
             # compare cell sources, not mtimes: `nbdev_clean` rewrites every notebook after the tests ran
             print(f'note: {s} does not have the cells of nbs/{f} (stale): using nbs/{f} (no outputs); '
                   f'python scripts/test_nbs.py {NBS.name}/{f} refreshes it'); s = NBS/f
-        shutil.copy(s, bsrc/f)
+        nb = json.loads(s.read_text())
+        (bsrc/f).write_text(json.dumps(mark_gpu_cells(nb, f, gres), indent=1))
     for f in CONFIG_FILES: shutil.copy(NBS/f, bsrc/f)
     # 2. nbdev's processors (front matter, show_doc, hidden cells, ...): what `proc_nbs` runs for each notebook
     #    (`nbdev.serve_drv.main` with `FilterDefaults`), one notebook at a time so that every failure is reported
@@ -140,8 +400,13 @@ def build(src: Path, out: Path):
             elif not issubclass(w.category, DeprecationWarning): print(f'note: {f}: {w.category.__name__}: {w.message}')
     # 3. one page per notebook
     shutil.rmtree(out, ignore_errors=True); out.mkdir(parents=True)
+    kdir = katex_dir()
+    if kdir: copy_katex(kdir, out)
     exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
+    doc_url = f"{cfg.get('doc_host', '').rstrip('/')}{cfg.get('doc_baseurl', '')}".rstrip('/') or None
+    mod_pages = {re.sub(r'^\d+[a-z]?_', '', f).replace('.ipynb', '.html'): _html_name(f) for f in present}
+    mod_pages.update({'index.html': 'index.html'})
     pages = {}
     for f in listed:
         p = Path(cache)/f
@@ -150,29 +415,32 @@ def build(src: Path, out: Path):
         title, desc = frontmatter(nb)
         if not title: errors.append(f'{f}: no title (first cell must be "# Title" then "> description")')
         for i, c in enumerate(nb.cells):
-            for o in c.get('outputs', []):
-                if o.get('output_type') == 'error':
-                    errors.append(f'{f}: cell {i} has an error output: {o.get("ename")}: {o.get("evalue")}')
-                txt = ''.join(o.get('text', '')) if o.get('output_type') == 'stream' else ''
-                if 'Traceback (most recent call last)' in txt: errors.append(f'{f}: cell {i} prints a traceback')
+            for o in c.get('outputs', []): errors += output_problems(f, i, o)
         nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.startswith('---'))]
-        nb.cells = [c for c in map(quarto_cell_options, nb.cells) if c is not None]
+        nb.cells = [merge_streams(c) for c in (quarto_cell_options(c, doc_url, mod_pages) for c in nb.cells) if c is not None]
         try:
             body, _ = exp.from_notebook_node(nb)
         except Exception as e:
             errors.append(f'{f}: nbconvert failed: {e!r}'); continue
         m_head = re.search(r'<head>(.*)</head>', body, re.S); m_body = re.search(r'<body[^>]*>(.*)</body>', body, re.S)
         pages[f] = (title or f, desc or '', m_head.group(1) if m_head else '', m_body.group(1) if m_body else body)
+    math = {}
     for f, (title, desc, head, body) in pages.items():
         nav, cur_sec = [], object()
         for sec, g in order:
             if sec != cur_sec and sec: nav.append(f'<div class="sec">{html.escape(sec)}</div>')
             cur_sec = sec
             t = pages.get(g, (g,))[0]
-            nav.append(f'<a href="{_html_name(g)}"{" class=cur" if g == f else ""}>{html.escape(str(t))}</a>')
-        head = re.sub(r'<title>.*?</title>', '', head, flags=re.S)
-        (out/_html_name(f)).write_text(PAGE.format(title=html.escape(title), desc=html.escape(desc), head=head,
-                                                   nav='\n'.join(nav), body=body))
+            nav.append(f'<a href="{_html_name(g)}"{" class=cur" if g == f else ""}>{md_inline(str(t))}</a>')
+        # nbconvert's head loads MathJax, require.js, the widget manager and mermaid from CDNs: keep only its styles
+        head = re.sub(r'<title>.*?</title>|<script\b.*?</script>|<link\b[^>]*>', '', head, flags=re.S)
+        head += KATEX_HEAD if kdir else ''
+        page = PAGE.format(title_text=html.escape(re.sub(r'[`*]', '', title)), title=md_inline(title),
+                           desc=md_inline(desc), head=head, nav='\n'.join(nav), body=body, stream_em=STREAM_MAX_LINES * 1.3)
+        (out/_html_name(f)).write_text(page)
+        errs, math[f] = page_problems(f, page, bool(kdir))
+        errors += errs
+    errors += katex_problems(math, kdir)
     return errors, cache
 
 
@@ -195,13 +463,20 @@ README_WARNING = '<!-- WARNING: THIS FILE WAS AUTOGENERATED FROM nbs/index.ipynb
 
 
 def readme_text(cache):
-    "README.md from the processed index notebook: title, description, then its markdown and code cells."
+    """README.md from the processed index notebook: title, description, then its markdown cells and the outputs
+    of its code cells (`#| echo: false` cells show only their output, e.g. a figure read from benchmarks/)."""
     from nbconvert import MarkdownExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
     nb = _read(Path(cache)/'index.ipynb')
     title, desc = frontmatter(nb)
     # drop the front matter and nbdev's own "autogenerated" cell (it is about the processed notebook)
     nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' or 'THIS FILE WAS AUTOGENERATED' in c.source)]
-    md, _ = MarkdownExporter().from_notebook_node(nb)
+    for c in nb.cells:
+        if c.cell_type == 'markdown': c.source = pandoc_links(c.source)
+    nb.cells = [c for c in map(quarto_cell_options, nb.cells) if c is not None]
+    exp = MarkdownExporter()
+    exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
+    md, _ = exp.from_notebook_node(nb)
     md = re.sub(r'\n{3,}', '\n\n', md).strip()
     return f'# {title}\n\n{README_WARNING}\n\n> {desc}\n\n{md}\n'
 
@@ -212,12 +487,17 @@ def main():
     p.add_argument('--out', default='_site', help='output folder for the HTML pages')
     p.add_argument('--execute', action='store_true', help='run scripts/test_nbs.py first to get fresh outputs')
     p.add_argument('--write_readme', action='store_true', help='rewrite README.md instead of checking it')
+    p.add_argument('--install_katex', action='store_true', help=f'only install katex@{KATEX_VERSION} with npm (into build/docs_npm/) and exit')
     a = p.parse_args()
     os.chdir(ROOT)
+    if a.install_katex:
+        d = katex_dir()
+        print(f'katex: {d.relative_to(ROOT) if d and d.is_relative_to(ROOT) else d}' if d else 'katex: NOT installed')
+        sys.exit(0 if d else 1)
     if a.execute:
         subprocess.run([sys.executable, 'scripts/test_nbs.py', '--save_dir', '_exec'], check=True)
     src = Path(a.src) if a.src else (ROOT/'_exec' if (ROOT/'_exec').exists() else NBS)
-    errors, cache = build(src, ROOT/a.out)
+    errors, cache = build(src, (ROOT/a.out).resolve())
     rd = readme_text(cache)
     if a.write_readme: (ROOT/'README.md').write_text(rd); print('wrote README.md')
     elif not (ROOT/'README.md').exists() or (ROOT/'README.md').read_text() != rd:
