@@ -161,7 +161,9 @@ def time_to_pts(t, time_base, start_pts: int = 0) -> int:
     Tie rule: `t` is moved 1 µs (`TIE`) later first, so the frame shown at t is the last frame starting at or before
     t + 1 µs. A float rendering of an exact frame start (1001/30000 s -> 0.03336666...) thus selects that frame;
     1 µs is far below any frame duration. The same rule holds for whole files and for chunks."""
-    return start_pts + math.floor((_exact(t) + TIE) / Fraction(time_base))
+    n, d = t.as_integer_ratio() if isinstance(t, float) else (_exact(t).numerator, _exact(t).denominator)
+    tb = time_base if isinstance(time_base, Fraction) else Fraction(time_base)   # exact integer arithmetic, no Fraction objects:
+    return start_pts + ((n * TIE.denominator + d) * tb.denominator) // (d * TIE.denominator * tb.numerator)   # ~1 µs
 
 def frame_at(frame_pts, target_pts: int) -> int:
     "Index of the frame shown at `target_pts` among sorted `frame_pts`: the last one with pts <= target (-1 if none)."
@@ -390,10 +392,19 @@ def _decode_targets(s, pk, want, convert, path, times, strategy='smart', skip_no
     if missing: raise VideoReadError(path, f'decoder returned no frame for pts {missing[:4]} (corrupt stream?)', times)
     return got
 
+def _snap_to_ref(fp, fi: int, refs: set, snap: int) -> int:
+    "Index of the reference frame nearest to frame `fi` (earlier first on ties) within `snap` frames, else `fi`."
+    for o in range(snap + 1):
+        for j in ((fi - o, fi + o) if o else (fi,)):
+            if 0 <= j < len(fp) and fp[j] in refs: return j
+    return fi
+
 def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True, seek_gap=4.0, stats=None, origin=None,
-                 picked=None) -> list:
+                 picked=None, snap: int = 0) -> list:
     """convert(frame) for the frame shown at each of `times` (seconds from tick `origin`; None: the stream start, its
-    first frame). `picked` (a dict) receives {target tick: pts of the frame returned}."""
+    first frame). `picked` (a dict) receives {target tick: pts of the frame returned}. `snap` > 0 (H.264 in MP4):
+    take the nearest *reference* frame within `snap` frames instead of a non-reference B-frame, so B-frames are never
+    decoded (for strided sampling on a reference lattice, e.g. GOP 'k32-lat4' and stride 4: snap=2)."""
     tb, start = Fraction(s.time_base), (s.start_time or 0) if origin is None else origin
     if not len(times): raise VideoReadError(path, 'no timestamps requested', times)
     for t in times:
@@ -412,6 +423,7 @@ def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True,
         fp = sorted(p.pts for p in pk if p.pts >= pk[0].pts)   # frames decodable from this keyframe, display order
         end = fp[-1] + ((pk[-1].duration or d) if eof else d)    # end of the last frame's display interval
         want = {}
+        refs = {p.pts for p in pk if not _h264_nonref(p)} if snap else None
         for tp in run:
             if eof and tp >= end + d:
                 sec = lambda x: float((x - start) * tb)
@@ -420,7 +432,8 @@ def _read_frames(c, s, path, times, convert, strategy='smart', skip_nonref=True,
                        if meta and meta > sec(end) + float(d * tb) else
                        f'past the end of the video (last frame ends at {sec(end):.3f} s)')
                 raise VideoReadError(path, f'timestamp {sec(tp):.3f} s: ' + why, times)
-            want.setdefault(fp[max(frame_at(fp, tp), 0)], []).append(tp)
+            fi = max(frame_at(fp, tp), 0)
+            want.setdefault(fp[_snap_to_ref(fp, fi, refs, snap) if snap else fi], []).append(tp)
         got = _decode_targets(s, pk, want, convert, path, times, strategy, skip_nonref, stats)
         for fpts, tl in want.items():
             for tp in tl: out[tp] = got[fpts]
@@ -434,11 +447,11 @@ def _resolve_box(crop, width: int, height: int, generator=None) -> CropBox | Non
     return box.aligned(width, height)
 
 def _read_open(c, s, path, times, box, fused=True, strategy='smart', skip_nonref=True, interpolation='BILINEAR+FULL_CHR_H_INT',
-               stats=None, origin=None, picked=None) -> torch.Tensor:
+               stats=None, origin=None, picked=None, snap: int = 0) -> torch.Tensor:
     if fused:
         return torch.from_numpy(np.stack(_read_frames(c, s, path, times, FusedCrop(box, interpolation), strategy,
-                                                      skip_nonref, stats=stats, origin=origin, picked=picked)))
-    frames = _read_frames(c, s, path, times, _full_rgb, strategy, skip_nonref, stats=stats, origin=origin, picked=picked)
+                                                      skip_nonref, stats=stats, origin=origin, picked=picked, snap=snap)))
+    frames = _read_frames(c, s, path, times, _full_rgb, strategy, skip_nonref, stats=stats, origin=origin, picked=picked, snap=snap)
     return crop_resize_flip(torch.from_numpy(np.stack(frames)), box)
 
 
