@@ -16,10 +16,11 @@ from .core import save_json, machine_info
 from .synth import encoder_options
 
 # %% auto #0
-__all__ = ['MB', 'Mb', 'DISKS', 'VIDEO_EXTS', 'plan_chunk_length', 'Probe', 'probe_video', 'num_chunks', 'chunk_name',
-           'keyframes_aligned', 'chunk_video', 'decode_all', 'check_chunks', 'list_videos', 'chunk_dataset',
-           'measure_read_speed', 'measure_bitrate', 'decode_clips', 'keyint_sweep', 'ChunkPlan', 'choose_keyint',
-           'plan', 'plot_chunk_length', 'plot_keyint_sweep', 'read_chunking', 'chunk_len_of']
+__all__ = ['MB', 'Mb', 'DISKS', 'VIDEO_EXTS', 'WORKLOADS', 'GOP_CANDIDATES', 'plan_chunk_length', 'Probe', 'probe_video',
+           'num_chunks', 'chunk_name', 'keyframes_aligned', 'chunk_video', 'decode_all', 'check_chunks', 'list_videos',
+           'chunk_dataset', 'measure_read_speed', 'measure_bitrate', 'decode_clips', 'keyint_sweep', 'ChunkPlan',
+           'choose_keyint', 'plan', 'plot_chunk_length', 'plot_keyint_sweep', 'workload_times', 'measure_encoding',
+           'encoding_sweep', 'choose_encoding', 'encoding_report', 'read_chunking', 'chunk_len_of']
 
 # %% ../nbs/02_chunking.ipynb #41d0d749
 MB, Mb = 10**6, 10**6 / 8  # bytes in a megabyte and in a megabit (decimal units)
@@ -439,6 +440,93 @@ def plot_keyint_sweep(sweep: list[dict], chosen: int | None = None, target: floa
     if chosen is not None: ax.axvline(chosen, c='k', lw=1, ls='--')
     ax2 = ax.twinx(); ax2.plot(k, [r['rho'] / 1e3 for r in sweep], 's-', c='C3'); ax2.set_ylabel('bitrate (kB/s)', color='C3'); ax2.grid(False)
     ax.set_title('keyframe interval: speed vs size'); return ax
+
+# %% ../nbs/02_chunking.ipynb #e7c0de02
+#: Sampling patterns of the training recipes: `num_frames` frames spread over a `window`-s window (segment sampling,
+#: a random point per segment) or `num_frames` frames `stride` frames apart; `snap` for reference-lattice GOPs.
+WORKLOADS = {
+    'clip':     dict(num_frames=4, window=1.0, stride=None),   # AVION / LaViLa video-text pretraining
+    'videomae': dict(num_frames=16, window=None, stride=4),    # VideoMAE pretraining
+}
+#: GOP structures the sweep weighs by default (names of `avion_nb.synth.gop_params`; 'x264-default' = x264's own)
+GOP_CANDIDATES = ('x264-default', 'k30', 'k30-nrb', 'k30-nrb-fd', 'k16-nrb-fd', 'k32-lat4-fd', 'k8-nrb-fd', 'intra-fd')
+
+def workload_times(workload: dict, duration: float, fps: float, generator) -> list[float]:
+    "Sample one clip's frame times (s) in a `duration`-s file the way `workload` does (uniform random clip start)."
+    import torch
+    from avion_nb.decode import sample_times
+    n = workload['num_frames']
+    L = workload['window'] if workload.get('stride') is None else n * workload['stride'] / fps
+    t0 = float(torch.rand(1, generator=generator, dtype=torch.float64)) * max(duration - L - 1 / fps, 0.)
+    if workload.get('stride') is None: return sample_times(t0, t0 + L, n, True, generator)
+    return [t0 + (k * workload['stride'] + 0.5) / fps for k in range(n)]
+
+def measure_encoding(path, workload: dict, clips: int = 30, seed: int = 0, snap: int = 0, size: int = 224) -> dict:
+    "CPU ms and frames decoded per clip of `workload` on `path` through the loader's read path (fused RRC, smart seek)."
+    import torch
+    from avion_nb.decode import open_video, _read_open, _resolve_box, RandomResizedCrop
+    g, st, spec = torch.Generator().manual_seed(seed), {}, RandomResizedCrop(size, scale=(0.5, 1.0))
+    c, s = open_video(path)
+    dur, fps = float(s.duration * s.time_base), float(s.average_rate); c.close()
+    def one():
+        ts = workload_times(workload, dur, fps, g)
+        c, s = open_video(path)
+        try: _read_open(c, s, path, ts, _resolve_box(spec, s.width, s.height, g), stats=st, snap=snap)
+        finally: c.close()
+    one(); st.clear()                                  # warm-up
+    c0 = time.process_time()
+    for _ in range(clips): one()
+    cpu = (time.process_time() - c0) / clips
+    return dict(cpu_ms_per_clip=cpu * 1e3, clips_per_cpu_s=1 / cpu, frames_decoded_per_clip=st['frames_decoded'] / clips,
+                packets_fed_per_clip=st['packets_fed'] / clips)
+
+def encoding_sweep(src, chunk_len: int = 15, gops=GOP_CANDIDATES, workloads=('clip', 'videomae'), *, clips: int = 30,
+                   short_side=None, crf=None, preset='veryfast', workdir=None) -> list[dict]:
+    """For each GOP structure: chunk 0 of `src` re-encoded with it, its bitrate ρ (bytes/s) and storage relative to
+    x264's defaults, and per workload the CPU ms and frames decoded per clip (lattice GOPs also with snapping)."""
+    import tempfile
+    rows = []
+    with tempfile.TemporaryDirectory(dir=workdir) as d:
+        for gop in gops:
+            k = None if gop == 'x264-default' else gop
+            r = chunk_video(src, Path(d)/gop, chunk_len, short_side=short_side, crf=crf, keyint=k, preset=preset, copy=False, chunks=[0])
+            c = Path(r['chunks'][0]); pr = probe_video(c)
+            row = dict(gop=gop, bytes=pr.bytes, duration=pr.duration, rho=pr.bitrate)
+            for w in workloads:
+                wl = WORKLOADS[w] if isinstance(w, str) else w
+                row[w] = measure_encoding(c, wl, clips)
+                lat = gop.split('-lat')[1].split('-')[0] if '-lat' in gop else None
+                if lat and wl.get('stride') and wl['stride'] % int(lat) == 0:
+                    row[w + '+snap'] = measure_encoding(c, wl, clips, snap=int(lat) // 2)
+            rows.append(row)
+    base = next((r['rho'] for r in rows if r['gop'] == 'x264-default'), None)
+    for r in rows: r['storage_vs_x264_default'] = r['rho'] / base if base else None
+    return rows
+
+def choose_encoding(rows: list[dict], workload: str, target_clips_per_s: float, batch_size: int, read_speed: float,
+                    step_time: float, chunk_len: float, max_storage: float | None = None):
+    """(row, key, meets_target, eq3_ok) for `workload`: the smallest ρ meeting the clips/s-per-core target (per CPU
+    second) with B·ρ·T ≤ S_r·Δ (and ρ ≤ max_storage × x264-default, if given); else the fastest such; `key` is the
+    measurement used (workload, or workload+'+snap' when snapping to the lattice is faster)."""
+    fits = lambda r: batch_size * r['rho'] * chunk_len <= read_speed * step_time and \
+        (max_storage is None or r['storage_vs_x264_default'] is None or r['storage_vs_x264_default'] <= max_storage)
+    def best(r):
+        ks = [k for k in (workload, workload + '+snap') if k in r]
+        k = max(ks, key=lambda k: r[k]['clips_per_cpu_s']); return k, r[k]['clips_per_cpu_s']
+    ok = [r for r in rows if fits(r) and best(r)[1] >= target_clips_per_s]
+    if ok: r = min(ok, key=lambda r: r['rho']); return r, best(r)[0], True, True
+    within = [r for r in rows if fits(r)]
+    if within: r = max(within, key=lambda r: best(r)[1]); return r, best(r)[0], False, True
+    r = min(rows, key=lambda r: r['rho']); return r, best(r)[0], False, False
+
+def encoding_report(rows: list[dict], workloads=('clip', 'videomae')) -> str:
+    "A table: GOP, kB/s, storage vs x264-default, and per workload CPU ms and frames decoded per clip."
+    keys = list(dict.fromkeys(k for r in rows for k in r if isinstance(r[k], dict)))
+    L = ['GOP             kB/s  x default  ' + '  '.join(f'{k + " ms/clip":>16} {"frames":>6}' for k in keys)]
+    for r in rows:
+        L.append(f"{r['gop']:14s} {r['rho'] / 1e3:6.1f} {r['storage_vs_x264_default'] or 0:9.2f}  " +
+                 '  '.join(f"{r[k]['cpu_ms_per_clip']:16.1f} {r[k]['frames_decoded_per_clip']:6.1f}" if k in r else ' ' * 23 for k in keys))
+    return '\n'.join(L)
 
 # %% ../nbs/02_chunking.ipynb #8c2b4e2b
 import warnings
