@@ -13,8 +13,8 @@ from .chunking import chunk_dataset
 from .pretrain import run_pretrain
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'prepare_demo_data', 'demo_table', 'plot_demo', 'run_conditions', 'run_demo',
-           'demo']
+__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'prepare_demo_data', 'demo_table', 'plot_demo', 'disk_mb', 'run_conditions',
+           'run_demo', 'demo']
 
 # %% ../nbs/32_demo.ipynb #0b5f13bf
 DEMO_MODEL = dict(vision='{"width": 128, "layers": 4, "heads": 4, "patch_size": 16}',
@@ -59,6 +59,11 @@ def plot_demo(history: list, evals: dict, path=None, steps_per_epoch: int | None
     return fig
 
 # %% ../nbs/32_demo.ipynb #26b78831
+def disk_mb(path) -> float:
+    "Disk use of the files under `path` in MB (what `du --apparent-size` reports), 0 if it does not exist."
+    p = Path(path)
+    return round(sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 1e6, 1) if p.exists() else 0.
+
 def run_conditions(load_start=None) -> dict:
     "What a timing depends on: date, CPU count, load average at the start and at the end, versions, command."
     import datetime, platform, sys
@@ -95,6 +100,7 @@ def run_demo(data_root='data/avion_synth', output_dir='runs/demo', *, preset='de
     res = dict(before={m: before[m] for m in METRICS}, after={m: after[m] for m in METRICS}, mAP_ratio=ratio,
                wall_s=time.perf_counter() - T0, conditions=run_conditions(load0), **prep, train=r['summary'], config=cfg, device=dev, output_dir=str(out))
     if out.exists():
+        res['disk_mb'] = dict(data=disk_mb(data_root), run=disk_mb(out))
         save_json(res, out/'demo.json'); tb.to_csv(out/'demo_table.csv', index=False)
         plot_demo(r['history'], r['evals'], out/'demo.png')
     print('\nzero-shot EK-100 MIR on the held-out split (%):')
