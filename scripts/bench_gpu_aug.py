@@ -104,6 +104,8 @@ def main():
     for k, v in rows.items(): print(f'  {k:28s} {v:12.1f} clips/s')
     print(f"  loop s/batch: plain {t_plain * 1e3:.2f} ms   prefetch {t_pref * 1e3:.2f} ms   (copy alone {t_copy * 1e3:.2f} ms)")
 
+    if a.tiny and a.out == p.get_default('out'):   # a smoke test never overwrites the recorded numbers
+        import tempfile; a.out = tempfile.mkdtemp(prefix='avion_bench_tiny_')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     save_json(res, out / 'results.json')
     import matplotlib; matplotlib.use('Agg')

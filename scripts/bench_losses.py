@@ -113,6 +113,8 @@ def main():
     p.add_argument('--reps', type=int, default=20)
     a = p.parse_args()
     from avion_nb.core import machine_info, save_json
+    if a.tiny and a.out == p.get_default('out'):   # a smoke test never overwrites the recorded numbers
+        import tempfile; a.out = tempfile.mkdtemp(prefix='avion_bench_tiny_')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available() and not a.tiny
     device = torch.device('cuda:0' if cuda else 'cpu')

@@ -24,34 +24,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avion_nb.core import machine_info, save_json
 from avion_nb.synth import make_dataset
-from avion_nb.chunking import chunk_dataset
-import avion_nb.pretrain as _pretrain
-import avion_nb.trainer as _trainer
+from avion_nb.chunking import chunk_dataset, read_chunking
+from avion_nb.datasets import make_pretrain_data
 from avion_nb.pretrain import run_pretrain
-
-# per-step (not windowed) timings in the history rows, so data-wait spikes are visible; the summary uses totals anyway
-_trainer.StepMeter.__init__.__defaults__ = (1, 2)
-
-
-class EpochRepeat(torch.utils.data.Dataset):
-    "`k` passes over an (epoch, index)-keyed clip dataset per epoch; pass p of epoch e uses the base's epoch e*k+p randomness."
-    epoch_keys = True
-    def __init__(self, base, k: int): self.base, self.k, self.n = base, int(k), len(base)
-    def __len__(self): return self.k * self.n
-    def __getitem__(self, key):
-        e, j = key if isinstance(key, tuple) else (0, key)
-        return self.base[(int(e) * self.k + int(j) // self.n, int(j) % self.n)]
-    def set_epoch(self, epoch: int) -> None: self.base.set_epoch(epoch)
-    def __getattr__(self, name):   # everything else (worker_init, table, ...) from the base dataset
-        if name in ('base', 'k', 'n') or name.startswith('__'): raise AttributeError(name)
-        return getattr(self.base, name)
-    def __repr__(self): return f'EpochRepeat({self.base!r}, k={self.k})'
 
 
 def _complete(d: Path) -> bool:
-    f = d/'chunking.json'
-    try: return f.exists() and json.loads(f.read_text()).get('complete', False)
-    except Exception: return False
+    try: return bool((read_chunking(d) or {}).get('complete', False))
+    except ValueError: return False
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,19 +50,21 @@ def main():
     p.add_argument('--only', default='fused,baseline', help="comma list of: fused, baseline")
     p.add_argument('--tag', default='1gpu')
     p.add_argument('--epoch_repeat', type=int, default=0, help='passes over the clips per epoch (0: auto, no epoch boundary in the run)')
-    p.add_argument('--tiny', action='store_true')
+    p.add_argument('--tiny', action='store_true', help='a CPU-sized check: tiny model and data, 4 steps')
     p.add_argument('--prepare_only', action='store_true', help='generate and chunk the data, then stop')
     a = p.parse_args()
     if a.tiny:
         a.ego4d_videos, a.vision, a.text, a.batch_size, a.workers, a.steps = 2, '{"width":32,"layers":1,"heads":2}', 'text_tiny', 8, 2, 4
+        a.checkpointing = 'none'
         if a.root == p.get_default('root'): a.root = '/tmp/avion_bench_tiny'
+        if a.out == p.get_default('out'): a.out = '/tmp/avion_bench_tiny_out'
     rank0 = int(os.environ.get('RANK', '0')) == 0
     root, out = Path(a.root), Path(a.out); out.mkdir(parents=True, exist_ok=True)
     ego = root/'ego4d'/'videos'
     chunked, chunked_def = root/'ego4d'/'videos_chunked', root/'ego4d'/'videos_chunked_x264default'
     if rank0 and not (_complete(chunked) and _complete(chunked_def) and (root/'meta.json').exists()):
         t0 = time.perf_counter()
-        make_dataset(root, 'default', ego4d_videos=a.ego4d_videos, num_workers=os.cpu_count(), verbose=False)
+        make_dataset(root, 'tiny' if a.tiny else 'default', ego4d_videos=a.ego4d_videos, num_workers=os.cpu_count(), verbose=False)
         chunk_dataset(ego, chunked, a.chunk_len, keyint=a.keyint, verbose=False)
         chunk_dataset(ego, chunked_def, a.chunk_len, keyint=None, preset='veryfast', verbose=False)
         print(f'data ready in {time.perf_counter() - t0:.0f}s', flush=True)
@@ -98,23 +80,16 @@ def main():
     runs = dict(fused=dict(data_root=root, fused=True), baseline=dict(data_root=base, fused=False))
     res = dict(command=' '.join([sys.executable] + sys.argv), args=vars(a), machine_info=machine_info(), runs={})
     rf = out/f'results_{a.tag}.json'
-    orig_make = _pretrain.make_pretrain_data
+    world = int(os.environ.get('WORLD_SIZE', '1'))
     for name in [s.strip() for s in a.only.split(',') if s.strip()]:
-        rep = {}
-        def make_data(*args, **kw):
-            tr, ev = orig_make(*args, **kw)   # called after the accelerator is made, so the process group exists
-            dist = torch.distributed
-            world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-            k = a.epoch_repeat or max(1, math.ceil((a.steps + 2) * a.batch_size * world / len(tr)))
-            rep.update(clips=len(tr), epoch_repeat=k, steps_per_epoch=(k * len(tr)) // (a.batch_size * world))
-            return (EpochRepeat(tr, k) if k > 1 else tr), ev
-        _pretrain.make_pretrain_data = make_data
-        try:
-            r = run_pretrain(output_dir=f'/tmp/avion_bench_runs/{a.tag}_{name}', eval_data='none', vision=a.vision, text=a.text,
-                             attn=a.attn, checkpointing=a.checkpointing, compile=a.compile, batch_size=a.batch_size, accum_freq=a.accum_freq,
-                             workers=a.workers, epochs=10**6, max_steps=a.steps, save_every=0, log_with='', progress=False,
-                             mixed_precision='bf16', **runs[name])
-        finally: _pretrain.make_pretrain_data = orig_make
+        n_clips = len(make_pretrain_data(runs[name]['data_root'], eval_data='none', num_frames=4, img_size=224)[0])
+        k = a.epoch_repeat or max(1, math.ceil((a.steps + 2) * a.batch_size * world / n_clips))
+        rep = dict(clips=n_clips, epoch_repeat=k, steps_per_epoch=(k * n_clips) // (a.batch_size * world))
+        # per-step (meter_window=1) timings in the history rows, so data-wait spikes are visible; the summary uses totals anyway
+        r = run_pretrain(output_dir=f'/tmp/avion_bench_runs/{a.tag}_{name}', eval_data='none', vision=a.vision, text=a.text,
+                         attn=a.attn, checkpointing=a.checkpointing, compile=a.compile, batch_size=a.batch_size, accum_freq=a.accum_freq,
+                         workers=a.workers, epochs=10**6, max_steps=a.steps, save_every=0, log_with='none', progress=False,
+                         mixed_precision='bf16', epoch_repeat=k, meter_window=1, checkpoint=False, **runs[name])
         s = dict(r['summary'], **rep)
         h = r['history']
         if h:   # per-step timings (StepMeter window 1): also the steady state without the first `warmup` steps' outliers

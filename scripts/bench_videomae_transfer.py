@@ -8,8 +8,9 @@ Writes <out>/transfer.json (and the two runs' folders). Sizes are flags; the def
 112², 16 frames); `--cpu_tiny` is the CPU setting of the notebooks' slow cells.
 
     python scripts/bench_videomae_transfer.py --out benchmarks/videomae/transfer_gpu
+    python scripts/bench_videomae_transfer.py --tiny      # a CPU smoke test (tiny data in a temporary folder, a few steps)
 """
-import argparse, json, os, sys, time
+import argparse, json, os, sys, time, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avion_nb.core import save_json, machine_info
@@ -31,13 +32,19 @@ p.add_argument('--workers', type=int, default=16); p.add_argument('--seed', type
 p.add_argument('--ft_seeds', default='0,1,2', help='fine-tuning seeds (both arms; mean reported)')
 p.add_argument('--cpu_tiny', action='store_true', help='CPU setting: tiny model (decoder 64 wide, 2 blocks) at 64², patch 8, 4 frames, 75%% masking, batch 16')
 p.add_argument('--skip_pretrain', action='store_true', help='reuse <out>/pretrain/encoder.pt')
+p.add_argument('--tiny', action='store_true', help='CPU smoke test: --cpu_tiny sizes at 32², a tiny dataset and output in a temporary folder, 4 + 2 steps')
 a = p.parse_args()
-if a.cpu_tiny:
+preset = 'default'
+if a.cpu_tiny or a.tiny:
     a.model, a.input_size, a.patch_size, a.num_frames, a.mask_ratio, a.pt_batch = 'vit_tiny', 64, 8, 4, 0.75, 16
+if a.tiny:
+    tmp = tempfile.mkdtemp(prefix='avion_transfer_tiny_')
+    a.data_root, a.out, preset, a.input_size, a.pt_batch, a.ft_batch, a.workers = f'{tmp}/data', f'{tmp}/out', 'tiny', 32, 4, 4, 0
+    a.pt_epochs, a.pt_warmup, a.ft_epochs, a.ft_warmup, a.ft_seeds = 1, 0, 1, 0, '0'
 out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-make_dataset(a.data_root, preset='default', verbose=False)
-common = dict(data_root=a.data_root, model=a.model, input_size=a.input_size, patch_size=a.patch_size,
-              num_frames=a.num_frames, num_workers=a.workers, seed=a.seed, log_with='none', progress=False, tiny=a.cpu_tiny)
+make_dataset(a.data_root, preset=preset, verbose=False)
+common = dict(data_root=a.data_root, vision=a.model, img_size=a.input_size, patch_size=a.patch_size,
+              num_frames=a.num_frames, workers=a.workers, seed=a.seed, log_with='none', progress=False, tiny=a.cpu_tiny or a.tiny)
 res = dict(args=vars(a), machine=machine_info(), command=' '.join([sys.executable] + sys.argv))
 if not a.skip_pretrain:
     t0 = time.time()
@@ -51,7 +58,7 @@ if not a.skip_pretrain:
 if a.skip_pretrain and (out/'transfer.json').exists():
     res = dict(json.loads((out/'transfer.json').read_text()), **{k: res[k] for k in ('args', 'machine', 'command')})
 seeds = [int(x) for x in a.ft_seeds.split(',')]
-for name, pre in (('from_videomae', str(out/'pretrain'/'encoder.pt')), ('from_scratch', '')):
+for name, pre in (('from_videomae', str(out/'pretrain'/'encoder.pt')), ('from_scratch', 'none')):
     runs = res.setdefault(name + '_seeds', {})
     for seed in seeds:
         t0 = time.time()
@@ -65,3 +72,4 @@ for name, pre in (('from_videomae', str(out/'pretrain'/'encoder.pt')), ('from_sc
     res[name + '_mean'] = {k: sum(f[k] for f in fe) / len(fe) for k in ('top1', 'top5')} | dict(seeds=sorted(runs, key=int))
     save_json(res, out/'transfer.json')
 print({k: res[k] for k in res if k.endswith('_mean')}, {k: res.get('pretrain', {}).get('recon') for k in ['pretrain']})
+if a.tiny: __import__('shutil').rmtree(tmp, ignore_errors=True)

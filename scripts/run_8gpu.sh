@@ -32,5 +32,5 @@ make_dataset('data/avion_synth_videomae_bench', 'default', ego4d_videos=1, ego4d
 PY
 accelerate launch --config_file "$CFG" --num_processes "$NPROC" -m avion_nb.videomae \
     --data_root data/avion_synth_videomae_bench --output_dir "$OUT/videomae_${NPROC}gpu" --max_steps "$STEPS" \
-    --batch_size 32 --num_workers "$WORKERS" --log_with none --no_checkpoint --no-recon_plot --no-progress
+    --batch_size 32 --workers "$WORKERS" --log_with none --no-checkpoint --no-recon_plot --no-progress
 python scripts/plot_scaling.py "$OUT"

@@ -7,6 +7,11 @@ it prints a per-notebook time table, it fails when no notebook ran, and it ends 
     python scripts/test_nbs.py                   # all notebooks, cells flagged gpu/slow skipped
     python scripts/test_nbs.py --flags gpu       # also run cells flagged `#|gpu` (on the GPU machine)
     python scripts/test_nbs.py nbs/03_decode.ipynb
+    python scripts/test_nbs.py --scripts_only    # only the benchmark scripts' `--tiny` CPU checks
+
+With no notebook named, every `scripts/bench_*.py` that has a `--tiny` mode also runs once in it (on the CPU, in a
+temporary working directory, with a time limit); the scripts without one are listed. A `--tiny` run must not touch
+the recorded numbers under benchmarks/ (checked), and the closing line counts the scripts too.
 """
 import argparse, os, sys, time, traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -70,18 +75,51 @@ def _run_one(fn, flags, save_dir):
     return str(fn), ok, time.time() - t0, err
 
 
+def _bench_scripts():
+    "(scripts with a --tiny mode, scripts without) among scripts/bench_*.py."
+    fs = sorted((ROOT/'scripts').glob('bench_*.py'))
+    tiny = [f for f in fs if "'--tiny'" in f.read_text() or '"--tiny"' in f.read_text()]
+    return tiny, [f for f in fs if f not in tiny]
+
+def _snap(folder):
+    import hashlib
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
+
+def _run_script(fn, timeout=600):
+    "Run `python <fn> --tiny` on the CPU in a temporary directory: (name, ok, seconds, error text)."
+    import subprocess, tempfile
+    t0 = time.time()
+    env = {**os.environ, 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg',
+           'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            p = subprocess.run([sys.executable, str(fn), '--tiny'], cwd=d, env=env, capture_output=True, text=True, timeout=timeout)
+            ok, err = p.returncode == 0, '' if p.returncode == 0 else f'exit {p.returncode}:\n{(p.stdout + p.stderr)[-3000:]}'
+        except subprocess.TimeoutExpired: ok, err = False, f'timed out after {timeout} s'
+    return f'{Path(fn).relative_to(ROOT)} --tiny', ok, time.time() - t0, err
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('paths', nargs='*', help='notebooks to test (default: every nbs/*.ipynb)')
     p.add_argument('--flags', default='', help='space-separated test flags to enable, e.g. "gpu slow"')
     p.add_argument('--n_workers', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('--save_dir', default='_exec', help='where executed copies (with outputs) are written, for the docs build; "" to skip')
+    p.add_argument('--scripts', action=argparse.BooleanOptionalAction, default=None,
+                   help="run the bench scripts' --tiny checks (default: only when no notebook is named)")
+    p.add_argument('--scripts_only', action='store_true', help='only the bench scripts')
     a = p.parse_args()
     os.chdir(ROOT)
+    run_scripts = a.scripts_only or (a.scripts if a.scripts is not None else not a.paths)
     fns = [Path(x) for x in a.paths] or sorted(p for p in (ROOT / 'nbs').rglob('*.ipynb')
                                                if not p.name.startswith('_') and '.ipynb_checkpoints' not in str(p))
     # longest notebooks first keeps both workers busy until the end
     fns = sorted(fns, key=lambda f: -_last_time.get(f.name, 0))
+    if a.scripts_only: fns = []
+    scripts, no_tiny = _bench_scripts() if run_scripts else ([], [])
+    if run_scripts:
+        print(f'bench scripts with a --tiny check: {len(scripts)}; without one (not run): '
+              f'{", ".join(f.name for f in no_tiny) or "none"}', flush=True)
+        before = _snap(ROOT/'benchmarks')
     flags = a.flags.split()
     print(f'testing {len(fns)} notebooks with {a.n_workers} workers, flags={flags or "none"}', flush=True)
     results, t0 = [], time.time()
@@ -89,22 +127,31 @@ def main():
     # one notebook per worker process: running a notebook replaces the worker's __main__
     with ProcessPoolExecutor(a.n_workers, mp_context=mp.get_context('spawn'), max_tasks_per_child=1) as ex:
         futs = [ex.submit(_run_one, str(f), flags, a.save_dir) for f in fns]
-        for fu in as_completed(futs):
+        sfuts = [ex.submit(_run_script, f) for f in scripts]
+        script_results = []
+        for fu in as_completed(futs + sfuts):
             fn, ok, dt, err = fu.result()
-            results.append((fn, ok, dt))
+            (script_results if fu in sfuts else results).append((fn, ok, dt))
             print(f'{"PASS" if ok else "FAIL"} {dt:7.1f}s  {fn}', flush=True)
             if err: print(err, flush=True)
+    if run_scripts:
+        changed = sorted(k for k, v in _snap(ROOT/'benchmarks').items() if before.get(k) != v)
+        if changed:
+            print('FAIL: the --tiny script runs changed recorded benchmark files: ' + ', '.join(changed[:10]), flush=True)
+            script_results.append(('benchmarks/ unchanged', False, 0.0))
     if a.save_dir and not a.paths:
         _TIMES.parent.mkdir(exist_ok=True)
         _TIMES.write_text(__import__('json').dumps({Path(f).name: round(dt, 1) for f, _, dt in results}))
     n_pass = sum(ok for _, ok, _ in results); n_fail = len(results) - n_pass
+    s_pass = sum(ok for _, ok, _ in script_results); s_fail = len(script_results) - s_pass
     print(f'total wall time {time.time() - t0:.1f}s')
-    if not results: print('no notebooks were tested: that is a failure')
+    if not results and not a.scripts_only: print('no notebooks were tested: that is a failure')
     summary = f'notebooks: {n_pass} passed, {n_fail} failed'
+    if run_scripts: summary += f'\nscripts: {s_pass} passed, {s_fail} failed (--tiny checks; without --tiny: {len(no_tiny)})'
     if a.save_dir:
         Path(a.save_dir).mkdir(exist_ok=True); (Path(a.save_dir)/'summary.txt').write_text(summary + '\n')
     print(summary)
-    sys.exit(0 if results and n_fail == 0 else 1)
+    sys.exit(0 if (results or a.scripts_only) and n_fail == 0 and s_fail == 0 else 1)
 
 
 if __name__ == '__main__':
