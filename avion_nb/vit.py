@@ -320,7 +320,7 @@ class VideoViT(nn.Module):
         for b in self.blocks[i:j]: x = b(x, T)
         return x
 
-    @torch.compiler.disable
+    @torch._disable_dynamo      # = torch.compiler.disable, but imports dynamo on the first call, not when this module loads
     def token_keep(self, x: torch.Tensor, drop: TokenDrop, generator: torch.Generator | None = None,
                    start: int = 0, total: int | None = None) -> torch.Tensor | None:
         """Indices [B, n] of the patch tokens the clips `x` [B,C,T,H,W] keep under `drop` (None: all are kept).
