@@ -154,10 +154,12 @@ def gpu_note(nb_name, results):
 
 def mark_gpu_cells(nb, nb_name, results):
     "Insert a note after every `#| gpu` code cell of `nb` (the unprocessed copy in the build folder)."
-    cells = []
-    for c in nb['cells']:
+    cells, srcs = [], [''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in nb['cells']]
+    for i, c in enumerate(nb['cells']):
         cells.append(c)
-        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        src = srcs[i]
+        # a notebook that shows its recorded GPU result itself (a cell reading benchmarks/gpu_runs/) needs no note
+        if any('gpu_runs' in x for x in srcs[i + 1:i + 3]): continue
         if c['cell_type'] == 'code' and re.search(r'^#\|\s*gpu\b', src, re.M):
             note = gpu_note(nb_name, results)
             note = re.sub(r'`([^`]+)`', r'<code>\1</code>', note).replace('**', '')
@@ -191,6 +193,18 @@ def stream_text(o):
     "The text of a stream output as the reader sees it (carriage-return progress updates resolved)."
     t = o.get('text', '')
     return '\n'.join(l.rsplit('\r', 1)[-1] for l in t.split('\n'))
+
+
+_re_tmp = re.compile(r'(?:/private)?/tmp/tmp[\w-]{6,}')
+
+def scrub_tempdirs(cell):
+    """Python `tempfile` folders printed by the tests (`/tmp/tmpab12cd34/run/...`) as `$TMPDIR/...`: they are
+    throw-away folders of the test run, not paths a reader has. Every other machine-local path fails the check."""
+    for o in cell.get('outputs', []):
+        if 'text' in o: o['text'] = _re_tmp.sub('$TMPDIR', o['text'])
+        for k, v in o.get('data', {}).items():
+            if k.startswith('text/') and isinstance(v, str): o['data'][k] = _re_tmp.sub('$TMPDIR', v)
+    return cell
 
 
 def merge_streams(cell):
@@ -329,7 +343,7 @@ main{{flex:1;min-width:0;max-width:1100px;padding:24px 40px;box-sizing:border-bo
 main .description{{font-style:italic;color:#555;font-size:1.15em}}
 main .description code,main h1 code{{font-style:normal;background:#f0f0f0;padding:0 3px;border-radius:3px}}
 /* code blocks in prose (```sh ...```) and cells: a background; outputs: a salmon rule, no background */
-.jp-RenderedMarkdown pre,.jp-MarkdownOutput pre{{background:#f6f8fa !important;padding:8px 10px !important;border-radius:4px;overflow-x:auto}}
+.jp-RenderedMarkdown pre,.jp-MarkdownOutput pre{{background:#f6f8fa !important;padding:8px 10px !important;border-radius:4px;overflow-x:auto;white-space:pre !important;word-break:normal !important}}
 .jp-OutputArea-output pre{{border-left:2px solid lightsalmon;background:none;padding-left:8px}}
 /* printed logs: never wrapped mid-number; long ones scroll inside a box */
 .jp-RenderedText pre{{white-space:pre !important;word-break:normal !important;overflow:auto;max-height:{stream_em}em}}
@@ -417,7 +431,7 @@ def build(src: Path, out: Path):
         for i, c in enumerate(nb.cells):
             for o in c.get('outputs', []): errors += output_problems(f, i, o)
         nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.startswith('---'))]
-        nb.cells = [merge_streams(c) for c in (quarto_cell_options(c, doc_url, mod_pages) for c in nb.cells) if c is not None]
+        nb.cells = [merge_streams(scrub_tempdirs(c)) for c in (quarto_cell_options(c, doc_url, mod_pages) for c in nb.cells) if c is not None]
         try:
             body, _ = exp.from_notebook_node(nb)
         except Exception as e:
