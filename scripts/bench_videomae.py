@@ -38,7 +38,7 @@ def get_args():
     p.add_argument('--workers', default='4,8,12,16')
     p.add_argument('--variants', default='dtc_orig,fused_orig,fused_planned')
     p.add_argument('--steps', type=int, default=30, help='measured steps per config (after --warmup)')
-    p.add_argument('--warmup', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=45, help='steps not measured (then one 20-step window): > 2 x workers')
     p.add_argument('--batch_size', type=int, default=32)
     p.add_argument('--model', default='vit_b16')
     p.add_argument('--input_size', type=int, default=224)
@@ -47,6 +47,9 @@ def get_args():
     p.add_argument('--step_time', type=float, default=0.5, help='planner input: expected GPU step time (s)')
     p.add_argument('--read_speed', type=float, default=None, help='planner input: disk read speed MB/s (default: measured)')
     p.add_argument('--keyints', default='250,60,30,15,8,4')
+    p.add_argument('--content', default='egocentric', help="generated content preset (avion_nb.synth.CONTENT): default, egocentric, stress")
+    p.add_argument('--gop', default=None, help="re-encode the planned copy with this GOP structure (avion_nb.synth.gop_params, "
+                   "e.g. k32-lat4-fd) instead of running the keyint planner")
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny data and model, workers 0,1')
     return p.parse_args()
 
@@ -55,11 +58,11 @@ def ensure_data(a) -> Path:
     if a.data: return Path(a.data)
     if a.tiny:
         root = Path(tempfile.mkdtemp(prefix='bench_videomae_'))
-        make_dataset(root, preset='tiny', num_workers=2, verbose=False, ego4d_videos=1, ego4d_duration=2., ek100_duration=2.,
+        make_dataset(root, preset='tiny', num_workers=2, verbose=False, content=a.content, ego4d_videos=1, ego4d_duration=2., ek100_duration=2.,
                      kinetics_train_per_class=4, kinetics_duration=2.)
         return root/'kinetics'
-    root = ROOT/'data'/'avion_synth_videomae_bench'
-    make_dataset(root, preset='default', ego4d_videos=1, ego4d_duration=10., ek100_participants=2, ek100_videos_per_participant=1,
+    root = ROOT/'data'/('avion_synth_videomae_bench' + ('' if a.content == 'default' else f'_{a.content}'))
+    make_dataset(root, preset='default', content=a.content, ego4d_videos=1, ego4d_duration=10., ek100_participants=2, ek100_videos_per_participant=1,
                  ek100_duration=10., kinetics_train_per_class=a.n_per_class, kinetics_val_per_class=1, kinetics_duration=a.clip_sec)
     return root/'kinetics'
 
@@ -69,6 +72,11 @@ def planned_copy(a, kin: Path):
     from avion_nb.chunking import plan, chunk_dataset
     src = kin/'videos'/'train'
     dst = kin/'videos_planned'
+    if a.gop:   # a given GOP structure: one chunk per clip, no planner sweep
+        chunk_dataset(src, dst/'train', max(1, math.ceil(a.clip_sec if not a.tiny else 2.0)), keyint=a.gop, crf=None,
+                      preset='veryfast', copy=False, num_workers=min(os.cpu_count(), 16), overwrite=True)
+        shutil.copy(dst/'train'/'chunking.json', dst/'chunking.json')
+        return dst, dict(gop=a.gop), f'given GOP structure {a.gop}'
     kw = dict(batch_size=a.batch_size, step_time=a.step_time, num_frames=a.num_frames, window=a.num_frames * 4 / 30,
               keyints=tuple(int(k) for k in a.keyints.split(',')), verbose=True)
     if a.read_speed: kw['read_speed'] = a.read_speed * 2**20
@@ -92,7 +100,10 @@ def run_config(a, kin, variant, workers, video_dir, steps, tmp):
     if a.tiny: kw.update(tiny=True, batch_size=4, mixed_precision='no')
     t0 = time.time()
     s = videomae_pretrain(**kw)
-    h = json.loads((out/'history.json').read_text())[a.warmup:]
+    # history rows hold 20-step windowed means: skip --warmup steps (the loader's prefetched batches drain first: with
+    # W workers and prefetch 2 the queue holds up to 2W batches, so a short run never waits), then a full window
+    hist = json.loads((out/'history.json').read_text())
+    h = hist[a.warmup + 20:] if len(hist) > a.warmup + 20 else hist[a.warmup:]
     wait = float(np.mean([r['data_wait_s'] for r in h])) if h else float('nan')
     step = float(np.mean([r['step_s'] for r in h])) if h else float('nan')
     res = dict(variant=variant, workers=workers, fused=fused, steps=len(h), s_per_it=step, data_wait_s=wait,
