@@ -16,21 +16,13 @@ from .vit import VideoViT, ViTConfig, vit_config, Block
 from .datasets import VideoClassDataset, sample_generator, ClipTable, _sub
 from .decode import read_clip, video_info, VideoReadError
 from .gpu_aug import to_float_normalized, as_bcthw, prefetch_to_device
-from .schedules import cosine_scheduler, schedule_value
-from .trainer import make_accelerator, fit, make_train_loader, setup_training
-from dataclasses import dataclass
-from typing import ClassVar
-from .schedules import make_lr_fn, param_groups
-from .trainer import (RunSettings, UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict,
-                              device_loader_fn, check_batch)
-from .train_parts import finish_run
+from .schedules import param_groups
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'param_groups_wd', 'TINY_PRETRAIN', 'videomae_pretrain',
-           'tube_mask', 'mask_to_bool', 'patchify', 'unpatchify', 'mae_targets', 'gather_tokens', 'mae_loss',
-           'sincos_table', 'sincos_3d', 'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE',
-           'reconstruct', 'plot_reconstruction', 'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'VideoMAESettings',
-           'peak_lr', 'run_videomae_pretrain', 'mean_baseline_loss', 'evaluate_reconstruction']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'param_groups_wd', 'tube_mask', 'mask_to_bool',
+           'patchify', 'unpatchify', 'mae_targets', 'gather_tokens', 'mae_loss', 'sincos_table', 'sincos_3d',
+           'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE', 'reconstruct', 'plot_reconstruction',
+           'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'peak_lr', 'mean_baseline_loss', 'evaluate_reconstruction']
 
 # %% ../nbs/50_videomae.ipynb #1d7aa4c9
 def tube_mask(batch: int, grid: tuple, ratio: float = 0.9, generator: torch.Generator | None = None,
@@ -336,115 +328,11 @@ def step_masks(batch: int, grid: tuple, ratio: float, seed: int, step: int, rank
 
 param_groups_wd = param_groups   # the one param-group builder (avion_nb.schedules): no decay on biases, norms, positions, tokens
 
-
-# %% ../nbs/50_videomae.ipynb #e1e96af9
-@dataclass
-class VideoMAESettings(RunSettings):
-    "VideoMAE pretraining (tube masking, visible-token encoder, normalized-pixel MSE) on Kinetics-style data with fused decode-crop."
-    data_root: str = 'data/avion_synth'  # Kinetics-style root ({train,val}.csv, classes.csv, videos/) or the embedded dataset root
-    output_dir: str = 'runs/videomae_pretrain'  # run folder: config.json, checkpoints/, logs/, history_*.csv, history.json, summary.json, encoder.pt
-    flip_p: float = 0.5  # horizontal flip probability (fused in the decoder)
-    batch_size: int = 32  # clips per GPU
-    epochs: int = 800  # epochs
-    lr: float = 0.  # absolute peak learning rate (0: blr * global batch / 256)
-    wd: float = 0.05  # AdamW weight decay (weights only)
-    betas: tuple = (0.9, 0.95)  # AdamW betas 'b1,b2'
-    warmup_epochs: float = 40.  # linear warmup length (epochs)
-    log_every: int = 10  # tracker logging period in steps
-    save_every_epochs: int = 20  # checkpoint every N epochs (0: only at the end)
-    keep: int = 2  # checkpoints kept (the newest, of every kind)
-    split: str = 'train'  # list file to train on
-    video_dir: str = ''  # read clips from this folder instead of <root>/videos (e.g. a re-encoded / chunked copy)
-    patch_size: int = 16  # cube height/width
-    tubelet: int = 2  # cube length in frames
-    sample_stride: int = 4  # frames between sampled frames
-    mask_ratio: float = 0.9  # fraction of tubes hidden
-    decoder_width: int = 384  # decoder width
-    decoder_depth: int = 4  # decoder blocks
-    decoder_heads: int = 6  # decoder heads
-    decoder_pos: str = 'sincos3d'  # decoder positions: sincos3d (separable t, y, x) | sincos1d (VideoMAE's token-index table)
-    dec_attn: str = 'sdpa'  # decoder attention backend (memory-efficient by default)
-    norm_pix: bool = True  # per-cube normalized-pixel targets
-    blr: float = 1.5e-4  # base learning rate per 256 clips of global batch
-    recon_plot: bool = True  # at the end: masked loss vs the predict-the-mean baseline on held-out clips, and a reconstruction figure
-    eval_split: str = 'val'  # list of the held-out clips of that check ('' or a missing list: the training clips)
-    eval_clips: int = 32  # clips in that check
-    TINY: ClassVar[dict] = dict(vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, decoder_width=32, decoder_depth=1,
-                                decoder_heads=2, batch_size=4, epochs=2, warmup_epochs=0, workers=0, mixed_precision='no',
-                                log_with='none', lr=2e-3, save_every_epochs=0)
-
-TINY_PRETRAIN = VideoMAESettings.TINY
-
 def peak_lr(s, world_size: int) -> float:
-    "The peak learning rate: `--lr`, or `--blr` scaled by the global batch (`blr * batch_size * world_size / 256`)."
+    "The peak learning rate of settings `s`: `s.lr`, or `s.blr` scaled by the global batch (`blr * batch_size * world_size / 256`)."
     return s.lr or s.blr * s.batch_size * world_size / 256
 
-def _encoder_file(model: VideoMAE, path):
-    torch.save(dict(config=asdict(model.encoder.cfg), state_dict={k: v.detach().cpu() for k, v in model.encoder.state_dict().items()},
-                    kind='videomae_encoder'), path)
-
-
 # %% ../nbs/50_videomae.ipynb #6c5527c2
-def _eval_dataset(s: VideoMAESettings, train_ds):
-    "The held-out clips of the reconstruction check (centre window, full-frame crop): `eval_split` if its list exists, else the training clips."
-    sp = s.eval_split
-    if not sp or not (_sub(s.data_root, 'kinetics')/f'{sp}.csv').exists(): return train_ds, s.split
-    return MAEClipDataset.kinetics(s.data_root, sp, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=False,
-                                   num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, fused=s.fused,
-                                   bad_sample='raise'), sp
-
-def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output_dir=None, /, **kw) -> dict:
-    "VideoMAE pretraining with `VideoMAESettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
-    s = VideoMAESettings.of(settings, output_dir, **kw)
-    if s.accum_freq != 1: raise UsageError('--accum_freq: VideoMAE pretraining takes one micro-batch per step (use 1)')
-    out = Path(s.output_dir)
-    acc, mp = start_run(s)                                   # same initial weights on every process
-    model = VideoMAE(s.vision, img_size=s.img_size, patch_size=s.patch_size, tubelet=s.tubelet, num_frames=s.num_frames,
-                     attn=s.attn, drop_path=s.drop_path, checkpointing=s.checkpointing, decoder_width=s.decoder_width,
-                     decoder_depth=s.decoder_depth, decoder_heads=s.decoder_heads, dec_attn=s.dec_attn, decoder_pos=s.decoder_pos)
-    grid, tub, patch = model.grid, model.tubelet, model.patch
-    ds = MAEClipDataset.kinetics(s.data_root, s.split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
-                                 num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
-                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed)
-    loader, spe = make_train_loader(acc, ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
-                                    worker_threads=s.worker_threads, seed=s.seed)
-    global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)
-    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=peak, betas=s.betas, eps=s.eps)
-    cfg = dict(model=model.config(), mask_ratio=s.mask_ratio, norm_pix=s.norm_pix)
-    model, opt, state, ck = setup_training(acc, model, opt, out, dict(settings_dict(s), global_batch=global_bs, peak_lr=peak,
-                                                                       steps_per_epoch=spe, clips=len(ds), num_processes=acc.num_processes),
-                                           cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
-    if s.compile: model = torch.compile(model)
-    ratio, rank = s.mask_ratio, acc.process_index
-
-    def step_fn(batch):
-        check_batch(acc, batch)                              # the same bad-batch policy as every trainer
-        vid = batch['video'].to(acc.device, non_blocking=True)
-        vis, msk = step_masks(len(vid), grid, ratio, s.seed, state.global_step, rank, acc.device)
-        with acc.autocast():
-            res = mae_batch_loss(model, vid, vis, msk, tubelet=tub, patch=patch, norm_pix=s.norm_pix)
-        acc.backward(res['loss'])
-        return dict(loss=res['loss'], n_skipped=batch.get('n_skipped', 0))
-
-    history = []
-    lr_fn = make_lr_fn(peak, s.lr_schedule, s.epochs, spe, s.warmup_epochs, s.lr_start, s.lr_end)
-    summary = fit(acc, model, opt, device_loader_fn(acc, loader), step_fn, state=state, checkpointer=ck, lr_fn=lr_fn,
-                  desc='videomae', history=history, batch_size_fn=lambda b: len(b['video']) if 'video' in b else 0,
-                  **fit_settings(s, spe, state))
-    summary.update(final_loss=float(np.mean([h['loss'] for h in history[-10:]])) if history else None,
-                   global_batch=global_bs, peak_lr=peak, steps_per_epoch=spe, output_dir=str(out))
-    if acc.is_main_process:
-        save_json(history, out/'history.json')
-        _encoder_file(acc.unwrap_model(model), out/'encoder.pt')
-        if s.recon_plot:
-            try:
-                eds, split = _eval_dataset(s, ds)
-                summary['recon'] = dict(evaluate_reconstruction(acc.unwrap_model(model), eds, ratio, s.norm_pix, n=s.eval_clips,
-                                                                device=acc.device, plot_path=out/'reconstruction.png'), split=split)
-            except Exception as e: warnings.warn(f'could not draw the reconstruction figure: {e}')
-    finish_run(acc, None, None, out, dict(summary, machine=machine_info()), weights_name=None)
-    return summary
-
 def mean_baseline_loss(video01: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor, tubelet: int, patch: int,
                        norm_pix: bool = True) -> torch.Tensor:
     """Loss of predicting the mean: with normalized targets each hidden cube's own mean (zeros, (K-1)/K); with raw
@@ -475,6 +363,13 @@ def evaluate_reconstruction(model: VideoMAE, ds, ratio: float = 0.9, norm_pix: b
         fig.savefig(plot_path, dpi=100); plt.close(fig)
     return res
 
-# %% ../nbs/50_videomae.ipynb #a9297aec
-videomae_pretrain = make_cli(VideoMAESettings, run_videomae_pretrain, 'videomae')
-run_as_main(globals(), videomae_pretrain)
+# %% ../nbs/50_videomae.ipynb #57b7be66
+_MOVED = ('videomae_pretrain', 'run_videomae_pretrain', 'VideoMAESettings', 'TINY_PRETRAIN')
+
+def __getattr__(name):
+    "The pretrainer lives in `avion_nb.videomae_pretrain`; its names stay importable from here (old scripts, console script)."
+    if name in _MOVED: return getattr(importlib.import_module('avion_nb.videomae_pretrain'), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', '') == 'avion_nb.videomae':   # python -m avion_nb.videomae
+    importlib.import_module('avion_nb.videomae_pretrain').videomae_pretrain()

@@ -1,6 +1,6 @@
 """VideoMAE on the embedded dataset: does masked pretraining learn, and does fine-tuning from it beat training from scratch?
 
-1. `videomae_pretrain` on the Kinetics-style training list; at the end the masked loss on the *held-out* clips is
+1. `videomae_pretrain` (`avion_nb.videomae_pretrain`) on the Kinetics-style training list; at the end the masked loss on the *held-out* clips is
    compared with the predict-the-mean baseline ((K-1)/K with normalized-pixel targets).
 2. `videomae_finetune` from the pretrained `encoder.pt` and from scratch, same recipe and seed, on the held-out split.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avion_nb.core import save_json, machine_info
 from avion_nb.synth import make_dataset
-from avion_nb.videomae import videomae_pretrain
+from avion_nb.videomae_pretrain import videomae_pretrain
 from avion_nb.videomae_finetune import videomae_finetune
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -30,7 +30,7 @@ make_dataset('data/avion_synth_videomae_bench', 'default', ego4d_videos=1, ego4d
              ek100_videos_per_participant=1, ek100_duration=10., kinetics_train_per_class=100, kinetics_val_per_class=1,
              kinetics_duration=8., verbose=False)
 PY
-accelerate launch --config_file "$CFG" --num_processes "$NPROC" -m avion_nb.videomae \
+accelerate launch --config_file "$CFG" --num_processes "$NPROC" -m avion_nb.videomae_pretrain \
     --data_root data/avion_synth_videomae_bench --output_dir "$OUT/videomae_${NPROC}gpu" --max_steps "$STEPS" \
     --batch_size 32 --workers "$WORKERS" --log_with none --no-checkpoint --no-recon_plot --no-progress
 python scripts/plot_scaling.py "$OUT"

@@ -85,7 +85,7 @@ def _snap(folder):
     import hashlib
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
 
-def _run_script(fn, timeout=600):
+def _run_script(fn, timeout=300):
     "Run `python <fn> --tiny` on the CPU in a temporary directory: (name, ok, seconds, error text)."
     import subprocess, tempfile
     t0 = time.time()
