@@ -344,6 +344,7 @@ main .description{{font-style:italic;color:#555;font-size:1.15em}}
 main .description code,main h1 code{{font-style:normal;background:#f0f0f0;padding:0 3px;border-radius:3px}}
 /* code blocks in prose (```sh ...```) and cells: a background; outputs: a salmon rule, no background */
 .jp-RenderedMarkdown pre,.jp-MarkdownOutput pre{{background:#f6f8fa !important;padding:8px 10px !important;border-radius:4px;overflow-x:auto;white-space:pre !important;word-break:normal !important}}
+.jp-RenderedMarkdown pre code,.jp-MarkdownOutput pre code{{white-space:pre !important;word-break:normal !important}}
 .jp-OutputArea-output pre{{border-left:2px solid lightsalmon;background:none;padding-left:8px}}
 /* printed logs: never wrapped mid-number; long ones scroll inside a box */
 .jp-RenderedText pre{{white-space:pre !important;word-break:normal !important;overflow:auto;max-height:{stream_em}em}}
