@@ -361,6 +361,8 @@ def make_loader(dataset, batch_size: int, *, num_workers: int = 0, shuffle: bool
         W, r = _dist_info(distributed)
         sampler = ResumableSampler(len(dataset), batch_size=batch_size, shuffle=shuffle, seed=seed, num_replicas=W, rank=r,
                                    drop_last=drop_last and W > 1, yield_epoch=getattr(dataset, 'epoch_keys', False), stream=stream)
+    if stream and getattr(sampler, 'num_samples', batch_size) < batch_size:   # an endless stream of no batch: a hang
+        raise ValueError(f'stream=True: {len(dataset)} samples make no full batch of {batch_size} per process')
     if pin_memory == 'auto': pin_memory = torch.cuda.is_available()
     if persistent_workers == 'auto': persistent_workers = num_workers > 0
     kw = dict(prefetch_factor=prefetch_factor) if num_workers > 0 and prefetch_factor is not None else {}
