@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark Fused DecodeCrop (avion_nb.decode) — the paper's Fig. 5 on this machine's CPU.
 
-For H.264 chunks (456x256, 15 s, 30 fps; encoded here from synthetic textured, noisy, moving content, or taken from
+For H.264 chunks (456x256, 15 s, 30 fps; encoded here from avion_nb.synth's 'stress' content preset, or taken from
 --chunks DIR) with keyframe intervals 250 (x264 default), 30, 8 and 1, each plain and with x264 `tune=fastdecode`
 (no CABAC, no deblocking), it reads clips the way pre-training does —
 open file -> 4 frames from a random 1 s window -> RandomResizedCrop(224, scale (0.5, 1)) -> uint8 [4,224,224,3] — with
@@ -32,19 +32,11 @@ MODES = {'decode-then-crop': dict(fused=False, strategy='forward'),
 TARGET = 80.0   # clips/s per core
 
 
-def synth_frames(n, h, w, seed):
-    "Textured, moving, slightly noisy content: x264 bitrates like real 456x256 footage (~0.7 Mb/s at crf 23)."
-    from scipy.ndimage import uniform_filter
-    rng = np.random.default_rng(seed)
-    tex = uniform_filter(rng.integers(0, 255, (h * 2, w * 2, 3)).astype(np.float32), size=(3, 3, 1))
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = np.empty((n, h, w, 3), np.uint8)
-    for i in range(n):
-        ox, oy = int(w * .2 + w * .18 * np.sin(i / 40)), int(h * .25 + h * .2 * np.cos(i / 55))
-        f = tex[oy:oy + h, ox:ox + w] + rng.normal(0, 3, (h, w, 1))
-        f[(yy - (i * 2) % h) ** 2 + (xx - (i * 3) % w) ** 2 < (h // 8) ** 2] = (255, 0, 0)
-        out[i] = np.clip(f, 0, 255)
-    return out
+def synth_frames(n, h, w, seed, content='stress'):
+    "Generated frames with a content preset of avion_nb.synth (default 'stress': ~0.7 Mb/s at 456x256, CRF 23)."
+    from avion_nb.synth import Scene, make_timeline
+    sc = Scene(make_timeline(np.random.default_rng(seed), n / 30 + 1), w, h, seed=seed, content=content)
+    return np.stack([sc.render(i / 30) for i in range(n)])
 
 
 def make_chunks(root, keyints, tunes, n_chunks, h, w, seconds, fps, preset):
