@@ -340,16 +340,18 @@ def keyint_sweep(src, chunk_len: int = 15, keyints=(250, 60, 30, 15, 8, 4, 1), *
 # %% ../nbs/02_chunking.ipynb #18884562
 @dataclass
 class ChunkPlan:
-    "Inputs measured or given, and the chunking choices (chunk_len, keyint) that follow from them."
+    "Inputs measured or given, and the chunking choices (chunk_len, keyint or GOP structure) that follow from them."
     batch_size: int; step_time: float; read_speed: float; read_speed_source: str; rho: float; cores: int
-    target_clips_per_s: float; chunk_len_max: float; chunk_len: int; keyint: int; keyint_rho: float; meets_target: bool
+    target_clips_per_s: float; chunk_len_max: float; chunk_len: int; keyint: int | str; keyint_rho: float; meets_target: bool
     eq3_ok: bool; short_side: int | None; crf: int | None; preset: str | None; sweep: list = field(default_factory=list)
     read_measure: dict = field(default_factory=dict); bitrate_measure: dict = field(default_factory=dict)
     notes: list = field(default_factory=list); machine: dict = field(default_factory=dict)
+    workload: str | None = None   # with a GOP sweep (`plan(gops=...)`): the sampling pattern it was chosen for
 
     def chunk_kwargs(self) -> dict:
         "Keyword arguments for `chunk_video`/`chunk_dataset` that implement this plan."
-        return dict(chunk_len=self.chunk_len, short_side=self.short_side, crf=self.crf, keyint=self.keyint, preset=self.preset, copy=False)
+        k = None if self.keyint == 'x264-default' else self.keyint
+        return dict(chunk_len=self.chunk_len, short_side=self.short_side, crf=self.crf, keyint=k, preset=self.preset, copy=False)
 
     def report(self) -> str:
         L = [f'Chunk plan (AVION eq. 3: B·ρ·T ≤ S_r·Δ)',
@@ -361,6 +363,15 @@ class ChunkPlan:
              f'  -> chunk length T      {self.chunk_len} s',
              f'  decode target          {self.target_clips_per_s:.2f} clips/s per core ({self.cores} cores)',
              '  keyint  clips/s/core  frames/clip  bitrate kB/s  B·ρ·T (MB) vs S_r·Δ (MB)']
+        if self.sweep and 'gop' in self.sweep[0]:   # a GOP-structure sweep for one workload
+            L[-1] = f'  GOP ({self.workload})  clips/CPU-s  frames/clip  bitrate kB/s  x default  B·ρ·T (MB) vs S_r·Δ (MB)'
+            for r in self.sweep:
+                m = max((r[k] for k in (self.workload, f'{self.workload}+snap') if k in r), key=lambda m: m['clips_per_cpu_s'])
+                L.append(f"  {r['gop']:14s} {m['clips_per_cpu_s']:11.1f}  {m['frames_decoded_per_clip']:11.1f}  {r['rho'] / 1e3:12.1f}  "
+                         f"{r['storage_vs_x264_default'] or 0:9.2f}  {self.batch_size * r['rho'] * self.chunk_len / MB:10.1f} vs "
+                         f"{self.read_speed * self.step_time / MB:.1f}" + ('   <- chosen' if r['gop'] == self.keyint else ''))
+            L.append(f'  -> GOP structure       {self.keyint} (meets decode target: {self.meets_target}, eq. 3 holds: {self.eq3_ok})')
+            return '\n'.join(L + [f'  note: {n}' for n in self.notes])
         for r in self.sweep:
             L.append(f"  {r['keyint']:6d}  {r['clips_per_s']:12.1f}  {r['frames_per_clip']:11.1f}  {r['rho'] / 1e3:12.1f}  "
                      f"{self.batch_size * r['rho'] * self.chunk_len / MB:10.1f} vs {self.read_speed * self.step_time / MB:.1f}"
@@ -383,9 +394,13 @@ def plan(videos, batch_size: int = 1024, step_time: float = 4.0, *, read_speed: 
          target_clips_per_s: float | None = None, cores: int | None = None, keyints=(250, 60, 30, 15, 8, 4, 1),
          chunk_len: int | None = None, min_chunk_len: int = 2, max_chunk_len: int = 300, short_side=None, crf=None,
          preset='veryfast', num_frames: int = 4, window: float = 1.0, decode_seconds: float = 1.0, out=None,
-         verbose: bool = True) -> ChunkPlan:
+         verbose: bool = True, gops=None, workload: str = 'clip', max_storage: float | None = None,
+         clips: int = 20) -> ChunkPlan:
     """Plan chunking for `videos` (folder or list): measure ρ, S_r (unless `read_speed` in bytes/s is given; measured
     on `read_path`, default the videos), choose T by eq. 3 and the keyframe interval by a decode-speed sweep.
+    `gops` (e.g. `GOP_CANDIDATES`): weigh GOP structures instead, for the sampling pattern `workload` (`WORKLOADS`),
+    by CPU time per clip of the real read path (`encoding_sweep`, `clips` per GOP) and storage (at most `max_storage`
+    × x264's default, if given); the plan's keyint is then the chosen GOP's name.
     Prints the report and saves the plan as JSON at `out` (if given)."""
     vids = list_videos(videos) if isinstance(videos, (str, Path)) and Path(videos).is_dir() else [Path(v) for v in videos]
     notes = []; bm = measure_bitrate(vids); rho = bm['rho']
@@ -403,16 +418,22 @@ def plan(videos, batch_size: int = 1024, step_time: float = 4.0, *, read_speed: 
     else: T = _check_chunk_len(chunk_len)
     target = target_clips_per_s if target_clips_per_s is not None else batch_size / (step_time * cores)
     sample = max(vids, key=lambda v: probe_video(v).end)  # the longest: chunk 0 is a full chunk if any is
-    sweep = keyint_sweep(sample, T, keyints, short_side=short_side, crf=crf, preset=preset, num_frames=num_frames,
-                         window=window, seconds=decode_seconds)
-    row, meets, eq3 = choose_keyint(sweep, target, batch_size, read_speed, step_time, T)
+    if gops:
+        if workload not in WORKLOADS: raise ValueError(f'unknown workload {workload!r}; choose one of {list(WORKLOADS)}')
+        sweep = encoding_sweep(sample, T, tuple(gops), (workload,), clips=clips, short_side=short_side, crf=crf, preset=preset)
+        row, _, meets, eq3 = choose_encoding(sweep, workload, target, batch_size, read_speed, step_time, T, max_storage)
+        row = dict(row, keyint=row['gop'])
+    else:
+        sweep = keyint_sweep(sample, T, keyints, short_side=short_side, crf=crf, preset=preset, num_frames=num_frames,
+                             window=window, seconds=decode_seconds)
+        row, meets, eq3 = choose_keyint(sweep, target, batch_size, read_speed, step_time, T)
     if not eq3:
         T = max(1, math.floor(plan_chunk_length(batch_size, row['rho'], read_speed, step_time)))
         notes.append(f"no keyframe interval satisfies eq. 3 at the planned T: T reduced to {T} s for keyint {row['keyint']}")
         eq3 = batch_size * row['rho'] * T <= read_speed * step_time
     if not meets: notes.append(f"no keyframe interval reaches {target:.1f} clips/s per core: chose the fastest within eq. 3")
     p = ChunkPlan(batch_size, step_time, read_speed, src, rho, cores, target, T_max, T, row['keyint'], row['rho'], meets, eq3,
-                  short_side, crf, preset, sweep, rm, bm, notes, machine_info())
+                  short_side, crf, preset, sweep, rm, bm, notes, machine_info(), workload if gops else None)
     if verbose: print(p.report())
     if out is not None: save_json(asdict(p), out)
     return p

@@ -7,7 +7,8 @@ overhead (time the step waited for its batch), after `--warmup` steps:
 
   dtc_orig       decode-then-crop (fused=False) on the original clips (x264 default GOP, as downloaded)
   fused_orig     fused decode-crop on the original clips
-  fused_planned  fused decode-crop on the planner's re-encodes (avion_nb.chunking.plan -> chunk_dataset)
+  fused_planned  fused decode-crop on the planner's re-encodes (avion_nb.chunking.plan with GOP structures for the
+                 VideoMAE workload, storage <= 3x x264-default -> chunk_dataset; or --gop NAME)
 
 Writes results.json (machine_info, command, plan, per-config numbers, the issue's targets) and fig7.png to --out.
 
@@ -46,7 +47,6 @@ def get_args():
     p.add_argument('--mixed_precision', default='bf16')
     p.add_argument('--step_time', type=float, default=0.5, help='planner input: expected GPU step time (s)')
     p.add_argument('--read_speed', type=float, default=None, help='planner input: disk read speed MB/s (default: measured)')
-    p.add_argument('--keyints', default='250,60,30,15,8,4')
     p.add_argument('--content', default='egocentric', help="generated content preset (avion_nb.synth.CONTENT): default, egocentric, stress")
     p.add_argument('--gop', default=None, help="re-encode the planned copy with this GOP structure (avion_nb.synth.gop_params, "
                    "e.g. k32-lat4-fd) instead of running the keyint planner")
@@ -77,10 +77,11 @@ def planned_copy(a, kin: Path):
                       preset='veryfast', copy=False, num_workers=min(os.cpu_count(), 16), overwrite=True)
         shutil.copy(dst/'train'/'chunking.json', dst/'chunking.json')
         return dst, dict(gop=a.gop), f'given GOP structure {a.gop}'
-    kw = dict(batch_size=a.batch_size, step_time=a.step_time, num_frames=a.num_frames, window=a.num_frames * 4 / 30,
-              keyints=tuple(int(k) for k in a.keyints.split(',')), verbose=True)
+    from avion_nb.chunking import GOP_CANDIDATES
+    kw = dict(batch_size=a.batch_size, step_time=a.step_time, gops=GOP_CANDIDATES, workload='videomae', max_storage=3.0,
+              clips=10, verbose=True)
     if a.read_speed: kw['read_speed'] = a.read_speed * 2**20
-    if a.tiny: kw.update(keyints=(250, 15), decode_seconds=0.3)
+    if a.tiny: kw.update(gops=('x264-default', 'k16-nrb-fd'), clips=2)
     pl = plan(src, **kw)
     ck = pl.chunk_kwargs()
     ck['chunk_len'] = max(ck['chunk_len'], 1)
