@@ -113,7 +113,7 @@ def main():
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny videos, 2 GOPs, 1 content, 2 workers')
     a = p.parse_args()
     if a.tiny:
-        a.contents, a.gops, a.workers, a.batch, a.seconds, a.size, a.stat_clips = 'egocentric', 'x264-default,k8-nrb-fd', [2], 2, 1.0, 64, 4
+        a.contents, a.gops, a.workers, a.batch, a.seconds, a.size, a.stat_clips = 'egocentric', 'x264-default,k8-nrb-fd', [2], 2, 0.5, 64, 2
         a.chunk_len, a.name, a.prefetch = 4, 'results_tiny', 2
         tmp = tempfile.TemporaryDirectory(); a.data = tmp.name
         if a.out == str(ROOT/'benchmarks'/'loader'): a.out = str(Path(tmp.name)/'out')   # a smoke test writes nothing in the repo
