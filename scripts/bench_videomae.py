@@ -98,7 +98,9 @@ def run_config(a, kin, variant, workers, video_dir, steps, tmp):
               max_steps=a.warmup + steps, epochs=100000, warmup_epochs=0, no_checkpoint=True, recon_plot=False,
               log_with='none', progress=False, batch_size=a.batch_size, model=a.model, input_size=a.input_size,
               num_frames=a.num_frames, mixed_precision=a.mixed_precision)
-    if a.tiny: kw.update(tiny=True, batch_size=4, mixed_precision='no')
+    if a.tiny:   # the trainer's --tiny values fill every setting not given: leave the model, size and precision to it
+        for k in ('model', 'input_size', 'num_frames', 'mixed_precision'): kw.pop(k)
+        kw.update(tiny=True, batch_size=4)
     t0 = time.time()
     s = videomae_pretrain(**kw)
     # history rows hold 20-step windowed means: skip --warmup steps (the loader's prefetched batches drain first: with
