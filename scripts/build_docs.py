@@ -223,7 +223,7 @@ def merge_streams(cell):
 # ---------------------------------------------------------------------------------------------------------------
 # Checks on the notebook outputs and on the rendered pages
 
-_re_warning = re.compile(r'^\S*?(\w*Warning|warnings\.warn)\b[:(]|^\s*warn\(|\bWARNING\b', re.M)
+_re_warning = re.compile(r'\b[A-Z]\w*Warning\b:|\bwarnings\.warn\(|^\s*warn\(|\bWARNING\b', re.M)
 
 def output_problems(f, i, o):
     "Errors, tracebacks and warnings in one output of cell `i` of page `f`."
@@ -352,7 +352,7 @@ main .description code,main h1 code{{font-style:normal;background:#f0f0f0;paddin
 .jp-OutputArea-child{{display:block !important}} .jp-OutputArea-prompt{{display:none !important}}
 .jp-OutputArea-output{{display:block !important;max-width:100%;overflow-x:auto}}
 .jp-RenderedHTMLCommon table{{table-layout:auto !important;border-collapse:collapse}}
-.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{{border:1px solid #ddd;padding:3px 8px;white-space:nowrap}}
+.jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{{border:1px solid #ddd;padding:3px 8px;white-space:normal;max-width:40em;text-align:left}}
 .jp-RenderedMarkdown td,.jp-RenderedMarkdown th{{white-space:normal}}
 img{{max-width:100%;height:auto}}
 .gpu-note{{background:#fff8e1;border-left:3px solid #f0ad4e;padding:6px 10px;font-size:.9em;margin:4px 0 12px}}

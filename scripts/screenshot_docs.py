@@ -74,7 +74,7 @@ def main():
     p.add_argument('--out', default=None, help='where screenshots go (default: <site>/screenshots)')
     p.add_argument('--pages', nargs='*', help='page names (without .html); default: every page')
     p.add_argument('--width', type=int, default=1280, help='window width in px')
-    p.add_argument('--max_height', type=int, default=16000, help='cap on the captured page height in px')
+    p.add_argument('--max_height', type=int, default=30000, help='cap on the captured page height in px')
     p.add_argument('--height', type=int, default=0, help='fixed window height in px (0: estimated from the page, full page)')
     p.add_argument('--small_width', type=int, default=640, help='width of the small copies in px')
     p.add_argument('--small_only', action='store_true', help='keep only the small copies')
