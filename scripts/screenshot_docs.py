@@ -32,7 +32,7 @@ def page_height(exe, url, width, timeout=90):
     """The page's rendered height in px: build_docs.py's pages write it into `<html data-height=...>` once loaded
     (after KaTeX), and `--dump-dom` prints the DOM; None if not found."""
     import re
-    with tempfile.TemporaryDirectory(prefix='chromium-profile-') as prof:
+    with tempfile.TemporaryDirectory(prefix='chromium-profile-', ignore_cleanup_errors=True) as prof:
         try:
             r = subprocess.run([exe, *FLAGS, f'--user-data-dir={prof}', f'--window-size={width},1000',
                                 '--virtual-time-budget=5000', '--dump-dom', url], capture_output=True, text=True, timeout=timeout)
@@ -43,7 +43,7 @@ def page_height(exe, url, width, timeout=90):
 
 def shoot(exe, url, png, width, height, timeout=90):
     "One screenshot of `url` at `width` x `height` into `png`; returns (ok, message)."
-    with tempfile.TemporaryDirectory(prefix='chromium-profile-') as prof:
+    with tempfile.TemporaryDirectory(prefix='chromium-profile-', ignore_cleanup_errors=True) as prof:
         cmd = [exe, *FLAGS, f'--user-data-dir={prof}', f'--window-size={width},{height}', '--virtual-time-budget=5000',
                '--run-all-compositor-stages-before-draw', f'--screenshot={png}', url]
         try: r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
