@@ -509,14 +509,14 @@ class VideoTextDataset(ClipDataset):
 
     @classmethod
     def ego4d(cls, root, *, rephraser: bool = False, ann_file=None, chunk_len=None, ext: str = 'mp4', **kw) -> 'VideoTextDataset':
-        "Ego4D narrations (DATA_LAYOUT: root/{videos,videos_chunked,annotations/ego4d_train[.rephraser].pkl})."
+        "Ego4D narrations (Data layout page, nbs/09_data_layout.ipynb: root/{videos,videos_chunked,annotations/ego4d_train[.rephraser].pkl})."
         root = _sub(root, 'ego4d')
         ann = ann_file or root/'annotations'/('ego4d_train.rephraser.pkl' if rephraser else 'ego4d_train.pkl')
         return cls(read_ego4d_pkl(ann), root/('videos_chunked' if chunk_len else 'videos'), chunk_len=chunk_len, ext=ext, **kw)
 
     @classmethod
     def ek100_mir(cls, root, split: str = 'train', *, chunk_len=None, ext: str = 'MP4', train: bool | None = None, **kw) -> 'VideoTextDataset':
-        "EK-100 multi-instance retrieval, split 'train' or 'test' (DATA_LAYOUT: root/epic-kitchens-100-annotations/retrieval_annotations)."
+        "EK-100 multi-instance retrieval, split 'train' or 'test' (Data layout page, nbs/09_data_layout.ipynb: root/epic-kitchens-100-annotations/retrieval_annotations)."
         if split not in ('train', 'test'): raise ValueError(f"EK-100 MIR split must be 'train' or 'test', got {split!r}")
         root = _sub(root, 'ek100'); ra = root/'epic-kitchens-100-annotations'/'retrieval_annotations'
         mir = read_ek100_mir(ra/f'EPIC_100_retrieval_{split}.csv', ra/f'EPIC_100_retrieval_{split}_sentence.csv',

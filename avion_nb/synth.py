@@ -462,7 +462,7 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
                  height: int | None = None, fps: int | None = None, *, crf: int | None = None, keyint: int | None = None,
                  encoder_preset: str | None = 'veryfast', distractors: int = 1, content: str = 'default', num_workers: int | None = None,
                  force: bool = False, verbose: bool = True, ek100_val_fps=(50, 60), **sizes) -> dict:
-    """Generate the embedded dataset under `root` (see DATA_LAYOUT.md) and return a dict of its paths.
+    """Generate the embedded dataset under `root` (see the docs' Data layout page, nbs/09_data_layout.ipynb) and return a dict of its paths.
     `preset` ('default' | 'tiny') sets sizes; width/height/fps and any preset key (e.g. `ego4d_videos=5`) override
     them. crf/keyint/encoder_preset are libx264 options (None = x264 defaults; the default preset is 'veryfast' for
     speed, the GOP structure stays x264's default). `content`: a `CONTENT` preset ('default' ~0.1 Mb/s, 'egocentric'

@@ -459,7 +459,7 @@ def parse_floats(s, n: int | None = None, name: str = 'value') -> tuple:
 class RunSettings:
     "The settings every trainer shares. Subclass it to change defaults and add a trainer's own settings."
     # data
-    data_root: str = 'data/avion_synth'  # dataset root in the layout of DATA_LAYOUT.md
+    data_root: str = 'data/avion_synth'  # dataset root laid out as the docs' Data layout page shows (nbs/09_data_layout.ipynb)
     output_dir: str = 'runs/run'  # run folder: config.json, checkpoints/, logs/, history_*.csv, summary.json, weights
     chunk_len: str = 'auto'  # 'auto' (the chunked copy if its chunking completed), 'none' (original videos) or seconds
     num_frames: int = 16  # frames per clip
