@@ -16,12 +16,13 @@ from tqdm.auto import tqdm
 from .core import save_json, atomic_write
 
 # %% auto #0
-__all__ = ['DEPRECATED', 'KNOWN_ERRORS', 'make_accelerator', 'UsageError', 'TrainState', 'check_config_compatible',
+__all__ = ['EVAL_KEYS', 'DEPRECATED', 'KNOWN_ERRORS', 'make_accelerator', 'UsageError', 'TrainState', 'check_config_compatible',
            'complete_checkpoints', 'latest_checkpoint', 'Checkpointer', 'StepMeter', 'fit', 'TrainingInterrupted',
-           'HistoryCSV', 'save_run_config', 'mfu', 'setup_training', 'train_flops_per_video', 'peak_flops',
-           'write_history', 'device_loader_fn', 'check_batch', 'make_train_loader', 'step_seed', 'throughput_summary',
-           'default_workers', 'parse_floats', 'RunSettings', 'start_run', 'fit_settings', 'settings_dict',
-           'check_vision', 'settings_help', 'settings_parser', 'one_line', 'make_cli', 'run_as_main']
+           'HistoryCSV', 'save_run_config', 'mfu', 'eval_settings_of', 'setup_training', 'train_flops_per_video',
+           'peak_flops', 'write_history', 'device_loader_fn', 'check_batch', 'make_train_loader', 'step_seed',
+           'throughput_summary', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
+           'apply_eval_settings', 'start_run', 'fit_settings', 'settings_dict', 'check_vision', 'settings_help',
+           'settings_parser', 'one_line', 'make_cli', 'run_as_main']
 
 # %% ../nbs/30_trainer.ipynb #15feec7a
 def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | None = 'tensorboard',
@@ -52,12 +53,14 @@ class UsageError(ValueError):
 
 @dataclass
 class TrainState:
-    "Position of a run: epoch, batches done in that epoch, global step, skipped samples, and the model config."
+    """Position of a run: epoch, batches done in that epoch, global step, skipped samples, the model config, and the
+    evaluation settings of the model (frames, crop, clip sampling: `eval_settings_of`), saved with every checkpoint."""
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
     n_skipped: int = 0
     config: dict = field(default_factory=dict)
+    eval_settings: dict = field(default_factory=dict)
     def state_dict(self): return asdict(self)
     def load_state_dict(self, d):
         for k, v in d.items(): setattr(self, k, v)
@@ -358,22 +361,35 @@ def mfu(flops_per_video: float, videos_per_s: float, peak_flops: float | None) -
     return flops_per_video * videos_per_s / peak_flops
 
 # %% ../nbs/30_trainer.ipynb #4e5ace69
+EVAL_KEYS = ('num_frames', 'img_size', 'chunk_len', 'sample_stride')   # run settings that define how a model is evaluated
+
+def eval_settings_of(config: dict, **extra) -> dict:
+    """The evaluation settings of a run from its settings dict: frames, crop size, chunk length, frame stride (those of
+    `EVAL_KEYS` it has), and the test-time sampling every trainer's evaluator uses (one centre crop of short side =
+    crop size, one clip). Saved with every checkpoint and weights file; `apply_eval_settings` reads them back."""
+    d = {k: config[k] for k in EVAL_KEYS if k in config}
+    if d: d.update(crop='center', num_crops=1, num_clips=1)
+    return dict(d, **extra)
+
 def setup_training(accelerator: Accelerator, model: nn.Module, optimizer, output_dir, config: dict, model_config: dict,
-                   *, resume: str = '', keep: int = 3, checkpoint: bool = True):
+                   *, resume: str = '', keep: int = 3, checkpoint: bool = True, eval_settings: dict | None = None):
     """Prepare `model`/`optimizer`, resume from `resume` ('' | 'latest' | a checkpoint), save the config: (model, opt, state, ckpt).
-    `checkpoint=False` (benchmarks): no `Checkpointer` at all (ckpt is None), and no resume."""
+    `checkpoint=False` (benchmarks): no `Checkpointer` at all (ckpt is None), and no resume. `eval_settings` (default:
+    `eval_settings_of(config)`) go into every checkpoint (`TrainState.eval_settings`) and config.json."""
     acc = accelerator
     if not checkpoint and resume: raise ValueError(f'cannot resume ({resume!r}) a run that writes no checkpoints')
     model, optimizer = acc.prepare(model, optimizer)
-    state = TrainState(config=model_config)
+    ev = eval_settings_of(config) if eval_settings is None else dict(eval_settings)
+    state = TrainState(config=model_config, eval_settings=ev)
     acc.register_for_checkpointing(state)
     ck = Checkpointer(acc, output_dir, keep=keep) if checkpoint else None
     path = ck.resolve(resume) if ck is not None else None
     if path is not None:
         ck.load(path, state, current_config=model_config)
+        state.eval_settings = ev                    # this segment's settings (the restored ones are the previous segment's)
         acc.print(f'resumed from {path}: epoch {state.epoch}, step {state.global_step}')
     elif resume == 'latest': acc.print(f'no checkpoint in {ck.dir} yet: starting from scratch')
-    save_run_config(acc, output_dir, dict(config, model=model_config, resumed_from=str(path) if path else None))
+    save_run_config(acc, output_dir, dict(config, model=model_config, eval_settings=ev, resumed_from=str(path) if path else None))
     return model, optimizer, state, ck
 
 def train_flops_per_video(model: nn.Module, *inputs) -> float:
@@ -550,17 +566,21 @@ class RunSettings:
         if bad: raise UsageError(f'unknown setting(s) {", ".join("--" + b for b in bad)} for {cls.__name__}')
         tiny = kw.get('tiny', False) or old.get('tiny', False)
         cur = {**(cls.TINY if tiny else {}), **kw}
+        given = set(kw)
         for k, v in old.items():
             new, conv = DEPRECATED[k]
             warnings.warn(f'--{k} is deprecated; use --{new}', FutureWarning, stacklevel=2)
             base = cur.get(new, getattr(cls(), new) if new in ('betas', 'rrc_scale') else None)
-            cur.update(conv(v, base))
-        return cls(**cur)
+            upd = conv(v, base); cur.update(upd); given |= set(upd)
+        s = cls(**cur); s._given = frozenset(given)   # the settings given explicitly (not defaults, not --tiny's)
+        return s
 
     @classmethod
     def of(cls, settings=None, output_dir=None, /, **kw):
         "What a `run_x` gets: a settings object (`kw` replace fields), or `data_root` (and `output_dir`) and keywords as for `make`."
-        if isinstance(settings, cls): return replace(settings, **kw) if kw else settings
+        if isinstance(settings, cls):
+            if not kw: return settings
+            new = replace(settings, **kw); new._given = frozenset(given_settings(settings) | set(kw)); return new
         if settings is not None: kw['data_root'] = str(settings)
         if output_dir is not None: kw['output_dir'] = str(output_dir)
         return cls.make(**kw)
@@ -568,6 +588,29 @@ class RunSettings:
     def changed(self) -> dict:
         "The settings that differ from the defaults (for logs)."
         d = type(self)(); return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(d, f.name)}
+
+def given_settings(s: RunSettings) -> set:
+    "Names of the settings given explicitly (keywords, command-line flags); for settings built directly: those that differ from the defaults."
+    g = getattr(s, '_given', None)
+    return set(g) if g is not None else set(s.changed())
+
+def apply_eval_settings(s: RunSettings, saved: dict | None, *, keys=None, fixed=(), source: str = 'the checkpoint'):
+    """(settings, applied): `s` with every evaluation setting of `saved` (a checkpoint's `eval_settings`) that is a field
+    of `s` (and in `keys`, default: all) and was not given explicitly taken from `saved`. Explicit settings win; an
+    explicit one in `fixed` that differs from the saved value (the model cannot run with it) is a one-line
+    `UsageError` naming the flag."""
+    names, given, upd = {f.name for f in fields(s)}, given_settings(s), {}
+    for k, v in (saved or {}).items():
+        if k not in names or (keys is not None and k not in keys) or v is None: continue
+        cur = getattr(s, k)
+        if k in given:
+            if k in fixed and str(cur) != str(v):
+                raise UsageError(f'--{k} {cur}: {source} was made for {k}={v} and cannot run at another {k}; drop --{k} (or pass {v})')
+            continue
+        if cur != v: upd[k] = type(cur)(v) if isinstance(cur, (int, float, str)) and not isinstance(cur, bool) else v
+    if not upd: return s, {}
+    new = replace(s, **upd); new._given = frozenset(given)
+    return new, upd
 
 def start_run(s: RunSettings) -> tuple[Accelerator, str]:
     "The run's seeded `Accelerator` and the precision it uses (fp32 on the CPU, where autocast is slower)."
