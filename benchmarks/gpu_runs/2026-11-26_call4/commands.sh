@@ -16,10 +16,10 @@ CUDA_VISIBLE_DEVICES=0 timeout 200 python scripts/test_nbs.py --flags gpu nbs/30
 cp _exec/summary.txt $OUT/test_summary.txt 2>/dev/null
 wait $PREP
 CUDA_VISIBLE_DEVICES=0 timeout 100 python -m avion_nb.finetune_mir --pretrained none --vision vit_b16 --text clip_b --num_frames 16 \
-    --checkpointing block --batch_size 16 --max_steps 8 --workers 12 --output_dir /tmp/ft_mir --log_with '' --progress False > $OUT/ft_mir.log 2>&1
+    --checkpointing block --batch_size 16 --max_steps 8 --workers 12 --output_dir $TMPDIR/ft_mir --log_with '' --progress False > $OUT/ft_mir.log 2>&1
 CUDA_VISIBLE_DEVICES=0 timeout 80 python -m avion_nb.finetune_cls --pretrained none --vision vit_b16 --num_frames 16 \
-    --checkpointing block --batch_size 16 --max_steps 8 --workers 12 --eval_every 0 --output_dir /tmp/ft_cls --log_with '' --progress False > $OUT/ft_cls.log 2>&1
-cp /tmp/ft_mir/summary.json $OUT/ft_mir_summary.json; cp /tmp/ft_mir/eval_final.json $OUT/ft_mir_eval.json; cp /tmp/ft_cls/summary.json $OUT/ft_cls_summary.json 2>/dev/null
+    --checkpointing block --batch_size 16 --max_steps 8 --workers 12 --eval_every 0 --output_dir $TMPDIR/ft_cls --log_with '' --progress False > $OUT/ft_cls.log 2>&1
+cp $TMPDIR/ft_mir/summary.json $OUT/ft_mir_summary.json; cp $TMPDIR/ft_mir/eval_final.json $OUT/ft_mir_eval.json; cp $TMPDIR/ft_cls/summary.json $OUT/ft_cls_summary.json 2>/dev/null
 wait $VMAE
 # both GPUs: the 8-GPU script with 2 processes (issue 10's verification)
 NPROC=2 STEPS=10 EGO_VIDEOS=20 OUT_DIR=$OUT/scale timeout 230 bash scripts/run_8gpu.sh > $OUT/run_8gpu_n2.log 2>&1
