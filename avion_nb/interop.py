@@ -16,8 +16,8 @@ from .videomae import VideoMAE, MAEEncoder
 # %% auto #0
 __all__ = ['AVION_FORMATS', 'checkpoint_safe_globals', 'load_checkpoint_file', 'split_checkpoint', 'avion_format',
            'is_avion_checkpoint', 'convert_avion_state_dict', 'build_avion_model', 'AvionVideoMAEClassifier',
-           'load_avion', 'avion_action_vocab', 'avion_pretrained_state', 'avion_videomae_encoder',
-           'avion_eval_settings']
+           'load_avion', 'avion_action_vocab', 'avion_clip_sd', 'avion_mae_sd', 'save_avion_checkpoint',
+           'avion_pretrained_state', 'avion_videomae_encoder', 'avion_eval_settings']
 
 # %% ../nbs/13_interop.ipynb #90ce4023
 def checkpoint_safe_globals() -> list:
@@ -316,23 +316,90 @@ def avion_action_vocab(*annotation_dfs) -> list[tuple[int, int]]:
     from avion_nb.metrics import build_action_vocab
     return build_action_vocab(*annotation_dfs, order='lavila')
 
+# %% ../nbs/13_interop.ipynb #fabd08de
+def _r(*s, scale=0.05): return torch.randn(*s) * scale
+def _ln(D): return {'weight': 1 + _r(D, scale=0.1), 'bias': _r(D)}
+
+def _clip_block(pre, D, flash):
+    q, o, f1, f2 = (('attn.Wqkv.weight', 'attn.Wqkv.bias'), 'attn.out_proj', 'mlp.fc1', 'mlp.fc2') if flash else \
+                   (('attn.in_proj_weight', 'attn.in_proj_bias'), 'attn.out_proj', 'mlp.c_fc', 'mlp.c_proj')
+    d = {pre + q[0]: _r(3 * D, D, scale=D ** -0.5), pre + q[1]: _r(3 * D), pre + o + '.weight': _r(D, D, scale=D ** -0.5),
+         pre + o + '.bias': _r(D), pre + f1 + '.weight': _r(4 * D, D, scale=D ** -0.5), pre + f1 + '.bias': _r(4 * D),
+         pre + f2 + '.weight': _r(D, 4 * D, scale=(4 * D) ** -0.5), pre + f2 + '.bias': _r(D)}
+    for n in ('ln_1', 'ln_2'): d.update({f'{pre}{n}.{k}': v for k, v in _ln(D).items()})
+    return d
+
+def avion_clip_sd(D=128, L=2, p=8, img=32, T=4, W=128, LT=2, vocab=99, ctx=16, E=24, flash=False, fast_conv1=False, cls=0):
+    "Random weights in AVION's CLIP (or, with cls classes, VideoClassifier) key layout, `module.` prefixed."
+    S = (img // p) ** 2
+    d = {'visual.conv1.weight': _r(D, 3 * p * p, scale=0.1) if fast_conv1 else _r(D, 3, p, p, scale=0.1),
+         'visual.class_embedding': _r(D, scale=0.5), 'visual.positional_embedding': _r(1 + S, D, scale=0.5),
+         **{f'visual.ln_pre.{k}': v for k, v in _ln(D).items()}, **{f'visual.ln_post.{k}': v for k, v in _ln(D).items()}}
+    if T > 1: d['visual.temporal_embedding'] = _r(T, D, scale=0.5)
+    for i in range(L): d.update(_clip_block(f'visual.transformer.resblocks.{i}.', D, flash))
+    if cls: d.update({'fc_cls.weight': _r(cls, D), 'fc_cls.bias': _r(cls)})
+    else:
+        d.update({'visual.image_projection': _r(D, E, scale=D ** -0.5), 'textual.token_embedding.weight': _r(vocab, W, scale=0.5),
+                  'textual.positional_embedding': _r(ctx, W, scale=0.5), 'textual.text_projection': _r(W, E, scale=W ** -0.5),
+                  **{f'textual.ln_final.{k}': v for k, v in _ln(W).items()}, 'logit_scale': torch.tensor(2.5)})
+        for i in range(LT): d.update(_clip_block(f'textual.transformer.resblocks.{i}.', W, False))
+    return {'module.' + k: v for k, v in d.items()}
+
+# %% ../nbs/13_interop.ipynb #085c2285
+def _mae_block(pre, D, flash):
+    d = {pre + 'norm1.weight': 1 + _r(D, scale=.1), pre + 'norm1.bias': _r(D), pre + 'norm2.weight': 1 + _r(D, scale=.1),
+         pre + 'norm2.bias': _r(D), pre + 'mlp.fc1.weight': _r(4 * D, D, scale=D ** -.5), pre + 'mlp.fc1.bias': _r(4 * D),
+         pre + 'mlp.fc2.weight': _r(D, 4 * D, scale=(4 * D) ** -.5), pre + 'mlp.fc2.bias': _r(D)}
+    if flash: d.update({pre + 'attn.Wqkv.weight': _r(3 * D, D, scale=D ** -.5), pre + 'attn.Wqkv.bias': _r(3 * D),
+                        pre + 'attn.out_proj.weight': _r(D, D, scale=D ** -.5), pre + 'attn.out_proj.bias': _r(D)})
+    else: d.update({pre + 'attn.qkv.weight': _r(3 * D, D, scale=D ** -.5), pre + 'attn.q_bias': _r(D), pre + 'attn.v_bias': _r(D),
+                    pre + 'attn.proj.weight': _r(D, D, scale=D ** -.5), pre + 'attn.proj.bias': _r(D)})
+    return d
+
+def avion_mae_sd(kind='cls', D=128, L=2, Dd=64, Ld=2, t=2, p=8, classes=5, flash=False, channel_last=False):
+    "Random weights in AVION's VideoMAE key layout ('cls': the fine-tuned classifier, 'pretrain': encoder + decoder), `module.` prefixed."
+    pre = 'encoder.' if kind == 'pretrain' else ''
+    d = {pre + 'patch_embed.proj.weight': _r(D, 3 * t * p * p, scale=.1) if channel_last else _r(D, 3, t, p, p, scale=.1),
+         pre + 'patch_embed.proj.bias': _r(D)}
+    for i in range(L): d.update(_mae_block(f'{pre}blocks.{i}.', D, flash))
+    if kind == 'cls': d.update({'fc_norm.weight': 1 + _r(D, scale=.1), 'fc_norm.bias': _r(D), 'head.weight': _r(classes, D), 'head.bias': _r(classes)})
+    else:
+        d.update({'encoder.norm.weight': 1 + _r(D, scale=.1), 'encoder.norm.bias': _r(D), 'encoder_to_decoder.weight': _r(Dd, D, scale=D ** -.5),
+                  'mask_token': _r(1, 1, Dd, scale=.5), 'decoder.norm.weight': 1 + _r(Dd, scale=.1), 'decoder.norm.bias': _r(Dd),
+                  'decoder.head.weight': _r(3 * t * p * p, Dd), 'decoder.head.bias': _r(3 * t * p * p)})
+        for i in range(Ld): d.update(_mae_block(f'decoder.blocks.{i}.', Dd, False))
+    return {'module.' + k: v for k, v in d.items()}
+
+def save_avion_checkpoint(state_dict: dict, path, epoch: int = 1, **args) -> Path:
+    """Write `state_dict` the way AVION's `save_on_master` does (for tests and examples): `{'epoch', 'state_dict',
+    'optimizer', 'scaler', 'best_acc1', 'args'}` with `args` an `argparse.Namespace` of `args` (e.g. clip_length,
+    input_size), keys as given (AVION's carry `module.`)."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'epoch': epoch, 'state_dict': state_dict, 'optimizer': {}, 'scaler': {}, 'best_acc1': np.float64(0.),
+                'args': argparse.Namespace(**args)}, path)
+    return path
+
 # %% ../nbs/13_interop.ipynb #3cffa7f6
 def avion_pretrained_state(src, *, trust: bool = False, **convert_kw) -> tuple[dict, dict]:
     """(state dict, model_config) of an AVION CLIP or EK-100 classifier checkpoint, in the project's layout: the config
     has the trainers' keys (`vision`, `text`, `num_frames`, `img_size`, `embed_dim`, `tsf`; a classifier has
     `task='ek100_cls'` and `num_classes`) plus `kind`, `conversion`, `avion_args`, and `pe_inflation='avion'`: the
-    temporal-embedding inflation to use when fine-tuning it at another frame count (AVION's recipe)."""
+    temporal-embedding inflation to use when fine-tuning it at another frame count (AVION's recipe), and
+    `eval_settings` (`avion_eval_settings`: the frames and crop the checkpoint was evaluated with)."""
     obj = load_checkpoint_file(src, trust=trust) if isinstance(src, (str, Path)) else src
     sd, cfg = convert_avion_state_dict(obj, **convert_kw)
     if cfg['kind'] not in ('avion_clip', 'avion_cls'):
         raise ValueError(f"{src if isinstance(src, (str, Path)) else 'state dict'}: a {cfg['kind']} checkpoint, not a video-text "
                          f"model (use avion_videomae_encoder for VideoMAE)")
-    return sd, dict(cfg, pe_inflation='avion')
+    ev = avion_eval_settings(cfg) or dict(num_frames=cfg['num_frames'], img_size=cfg['img_size'], crop='center')
+    return sd, dict(cfg, pe_inflation='avion', eval_settings=ev)
 
-def avion_videomae_encoder(src, *, trust: bool = False, for_finetune: bool = True, **convert_kw) -> tuple[ViTConfig, dict, dict]:
+def avion_videomae_encoder(src, *, trust: bool = False, for_finetune: bool = True, return_config: bool = False,
+                           **convert_kw) -> tuple[ViTConfig, dict, dict]:
     """(ViTConfig, encoder state dict, arch) of an AVION VideoMAE checkpoint (pretraining or fine-tuned), for
     `MAEEncoder(cfg, **arch)`. for_finetune (AVION's main_videomae_finetune recipe): the classifier pools with a new
-    `fc_norm` (arch fc_norm=True, left at its initialisation) and drops the pretrained per-token `norm`."""
+    `fc_norm` (arch fc_norm=True, left at its initialisation) and drops the pretrained per-token `norm`.
+    return_config: also the conversion config (4th item; its `avion_args` give `avion_eval_settings`)."""
     obj = load_checkpoint_file(src, trust=trust) if isinstance(src, (str, Path)) else src
     sd, cfg = convert_avion_state_dict(obj, **convert_kw)
     if cfg['kind'] not in ('avion_videomae_pretrain', 'avion_videomae_cls'):
@@ -341,12 +408,17 @@ def avion_videomae_encoder(src, *, trust: bool = False, for_finetune: bool = Tru
     arch = dict(cfg['encoder_arch'])
     if for_finetune and not arch['fc_norm']:
         enc = {k: v for k, v in enc.items() if not k.startswith('norm.')}; arch['fc_norm'] = True
-    return ViTConfig(**cfg['encoder']), enc, arch
+    return (ViTConfig(**cfg['encoder']), enc, arch) + ((cfg,) if return_config else ())
 
-_EVAL_ARGS = {'clip_length': 'num_frames', 'clip_stride': 'frame_stride', 'input_size': 'crop_size', 'num_crops': 'num_crops',
-              'num_clips': 'num_clips', 'video_chunk_length': 'chunk_len', 'norm_style': 'norm_style'}
+_EVAL_ARGS = {'clip_length': 'num_frames', 'clip_stride': 'sample_stride', 'input_size': 'img_size', 'num_crops': 'num_crops',
+              'num_clips': 'num_clips', 'video_chunk_length': 'avion_chunk_len', 'norm_style': 'norm_style'}
 
 def avion_eval_settings(cfg: dict) -> dict:
-    "The evaluation settings an AVION run used (frames, frame stride, crop, crops/clips, chunk length), from its saved args."
+    """The evaluation settings an AVION run used, from its saved args, named as the trainers' settings: `num_frames`
+    (clip_length), `sample_stride` (clip_stride), `img_size` (input_size), `num_crops`, `num_clips`; and for the record
+    `avion_chunk_len` (video_chunk_length: AVION's own chunked layout, not this project's `chunk_len`) and
+    `norm_style`. `cfg`: a `convert_avion_state_dict` config (its `avion_args`)."""
     a = cfg.get('avion_args') or {}
-    return {new: a[old] for old, new in _EVAL_ARGS.items() if old in a}
+    out = {new: a[old] for old, new in _EVAL_ARGS.items() if old in a}
+    if out: out.setdefault('crop', 'center')
+    return out
