@@ -14,7 +14,7 @@ __all__ = ['BENCHMARKS', 'bench_root', 'load_results', 'machine_of', 'machine_li
            'headline_table', 'bench_folders', 'inventory', 'missing_note', 'md_html', 'decode_frame', 'plot_decode',
            'decode_summary', 'chunking_tables', 'model_table', 'plot_model', 'loader_frame', 'plot_loader',
            'find_records', 'record_label', 'table4', 'plot_table4', 'finetune_table', 'demo_record', 'demo_time_md',
-           'demo_disk_md', 'readme_summary']
+           'demo_disk_md', 'readme_commands', 'readme_commands_md', 'readme_summary']
 
 # %% ../nbs/80_benchmarks.ipynb #24f1b12e
 BENCHMARKS = {   # folder -> (command that writes it, what it reproduces)
@@ -326,6 +326,28 @@ def demo_disk_md(root=None) -> str:
     if not d: return '*The disk use is not recorded in `benchmarks/demo/demo.json` yet (`avion_demo` records it as `disk_mb`).*'
     return (f"`data/avion_synth/` (videos, annotations and the chunked copies) takes **{d['data']:.0f} MB** and `runs/demo/` "
             f"(checkpoints, logs, pretrained.pt) **{d['run']:.0f} MB** (recorded by the demo in `benchmarks/demo/demo.json`).")
+
+# %% ../nbs/80_benchmarks.ipynb #rdmcmd01
+def readme_commands(root=None) -> dict | None:
+    "The timed fresh-clone runs of the README's two commands, `benchmarks/demo/readme_commands.json` (None if absent)."
+    f = bench_root(root)/'demo'/'readme_commands.json'
+    return json.loads(f.read_text()) if f.exists() else None
+
+def readme_commands_md(root=None) -> str:
+    "The README commands' fresh-clone times with their conditions, as markdown: a sentence and a table."
+    r = readme_commands(root)
+    if not r: return '*The README commands have not been timed from a fresh clone yet (`benchmarks/demo/readme_commands.json`).*'
+    m = r.get('machine') or {}
+    la = lambda x: '—' if not x else f'{x[0]:.1f}'
+    mins = lambda s: '—' if s is None else f'{s / 60:.1f} min'
+    rows = ['| command | total | install | then | load average (1 min): start → end, mean of the run | result |', '|---|---|---|---|---|---|']
+    for c in r['commands']:
+        load = f"{la(c.get('load_avg_start'))} → {la(c.get('load_avg_end'))}" + (f", {c['load_avg_mean']:.1f}" if c.get('load_avg_mean') is not None else '')
+        rows.append(f"| {c['name']} | **{mins(c.get('wall_s'))}** | {mins(c.get('install_s'))} | {mins(c.get('run_s'))} | {load} | {c.get('outcome', '')} |")
+    head = (f"Timed from a fresh clone (commit `{r.get('commit', '?')[:7]}`) on {r.get('date', '?')}, exactly as the README writes them: "
+            f"{m.get('cpu_count', '?')} CPU cores, {m.get('gpu') or 'no GPU'}, Python {m.get('python', '?')}"
+            + (f"; {r['pip']}" if r.get('pip') else '') + (f". {r['load_note']}" if r.get('load_note') else '') + '.')
+    return head + '\n\n' + '\n'.join(rows) + '\n\nSource: `benchmarks/demo/readme_commands.json`.' 
 
 # %% ../nbs/80_benchmarks.ipynb #b82d96f3
 def readme_summary(name: str, root=None, n_lines: int = 6) -> str:
