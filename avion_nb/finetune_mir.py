@@ -15,10 +15,13 @@ from .losses import MaxMarginRankingLoss, batch_relevancy
 from .gpu_aug import GPUAugment, to_device
 from .datasets import make_mir_data
 from .schedules import make_lr_fn, param_groups
+from .core import save_json
 from .trainer import (make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
-                              make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary)
+                              make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary, UsageError,
+                              apply_eval_settings, save_run_config, eval_settings_of)
 from .train_parts import (ClipSettings, TINY_VISION, TINY_TEXT, init_video_clip, contrastive_step, equalize_batch,
-                                  evaluate_mir, make_eval_fn, measure_train_flops, finish_run, load_evals)
+                                  evaluate_mir, make_eval_fn, measure_train_flops, finish_run, load_evals, load_pretrained_arg,
+                                  NO_PRETRAINED, PE_INFLATION_CHOICES)
 
 # %% auto #0
 __all__ = ['finetune_mir', 'mir_loss_fn', 'FinetuneMIRSettings', 'run_finetune_mir']
@@ -42,11 +45,13 @@ class FinetuneMIRSettings(ClipSettings):
     lr: float = 3e-5  # peak learning rate
     warmup_epochs: float = 1.  # linear warmup length (epochs)
     wd: float = 0.01  # AdamW weight decay
-    pretrained: str = 'runs/pretrain'  # pretrained video-text model: run folder, pretrained.pt, checkpoint folder, or 'none' (random init)
+    pretrained: str = 'runs/pretrain'  # pretrained video-text model: run folder, pretrained.pt, checkpoint folder, AVION checkpoint file, or 'none' (random init)
+    pe_inflation: str = 'auto'  # temporal PE resizing: auto (avion for an AVION checkpoint, else align_corners) | avion | align_corners
+    evaluate: bool = False  # only evaluate --pretrained (no training); settings not given come from its saved evaluation settings
     eval_data: str = 'ek100_mir'  # evaluation split: 'ek100_mir' (the MIR test split) or 'none'
     margin: float = 0.2  # max-margin loss margin
     pos_threshold: float = 1.0  # batch pairs with relevancy >= this are extra positives of the max-margin loss
-    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('ek100_mir', 'none'))
+    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('ek100_mir', 'none'), pe_inflation=PE_INFLATION_CHOICES)
     TINY: ClassVar[dict] = dict(ClipSettings.TINY, pretrained='none', num_frames=4, drop_path=0.)
 
 def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_dir=None, /, **kw) -> dict:
@@ -54,10 +59,21 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     summary, evaluations and history."""
     s = FinetuneMIRSettings.of(settings, output_dir, **kw)
     out = Path(s.output_dir)
+    pre = None if s.pretrained in NO_PRETRAINED else load_pretrained_arg(s.pretrained)
+    applied = {}
+    if pre is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
+        ev0 = pre[1].get('eval_settings') or {k: pre[1][k] for k in ('num_frames', 'img_size') if k in pre[1]}
+        s, applied = apply_eval_settings(s, ev0, keys=None if s.evaluate else ('img_size',), fixed=('img_size',),
+                                         source=f'--pretrained {s.pretrained}')
+    elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the model to evaluate')
     acc, mp = start_run(s)
     model, mcfg, info = init_video_clip(s.pretrained, num_frames=s.num_frames, img_size=s.img_size, vision=s.vision, text=s.text,
-                                        embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn, checkpointing=s.checkpointing, drop_path=s.drop_path)
+                                        embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn, checkpointing=s.checkpointing, drop_path=s.drop_path,
+                                        pe_inflation=s.pe_inflation, state=pre)
     mcfg = dict(mcfg, task='ek100_mir')
+    run_cfg = dict(settings_dict(s), pe_inflation=info['pe_inflation'], pretrained_format=info['format'],
+                   eval_settings_from_pretrained=applied)
+    if s.evaluate: return _evaluate_pretrained(acc, s, model, mcfg, info, run_cfg)
     model.logit_scale.requires_grad_(False)          # the max-margin loss does not use the temperature
     train_ds, eval_ds = make_mir_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=mcfg['img_size'], rrc_scale=s.rrc_scale, flip_p=0.0, fused=s.fused,
@@ -66,7 +82,7 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
-    model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
+    model, opt, state, ck = setup_training(acc, model, opt, out, run_cfg, mcfg, resume=s.resume, keep=s.keep,
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
     if s.compile: model = torch.compile(model)
@@ -102,6 +118,22 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     if eval_fn is not None and (s.eval_every or state.epoch >= s.epochs): eval_fn(state.epoch, 'eval_final')
     finish_run(acc, raw, mcfg, out, summary)
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)
+
+def _evaluate_pretrained(acc, s: FinetuneMIRSettings, model, mcfg: dict, info: dict, run_cfg: dict) -> dict:
+    "`--evaluate`: EK-100 MIR of the `--pretrained` model as it is (eval_pretrained.json, config.json, summary.json)."
+    if s.eval_data == 'none': raise UsageError("--evaluate needs an evaluation split (--eval_data ek100_mir)")
+    out = Path(s.output_dir)
+    _, eval_ds = make_mir_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
+                               img_size=mcfg['img_size'], fused=s.fused, seed=s.seed)
+    save_run_config(acc, out, dict(run_cfg, model=mcfg, eval_settings=eval_settings_of(run_cfg)))
+    model = acc.prepare(model)
+    r = evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8), aug=GPUAugment(train=False),
+                     progress=s.progress)
+    r.update(pretrained=info['source'], num_frames=s.num_frames, img_size=mcfg['img_size'])
+    if acc.is_main_process: save_json(r, out/'eval_pretrained.json'); save_json(r, out/'summary.json')
+    acc.print('[eval_pretrained] ' + '  '.join(f'{k} {v:.2f}' for k, v in r.items() if k.startswith(('mAP', 'nDCG'))))
+    acc.end_training()
+    return dict(summary=r, evals={'eval_pretrained': r}, history=[], output_dir=str(out), model_config=mcfg)
 
 # %% ../nbs/40_finetune_mir.ipynb #a91de036
 finetune_mir = make_cli(FinetuneMIRSettings, run_finetune_mir, 'finetune_mir')

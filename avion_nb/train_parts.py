@@ -11,21 +11,22 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import save_json
-from .vit import VideoViT, interpolate_temporal_pe
+from .vit import VideoViT, interpolate_temporal_pe, PE_INFLATION
 from .clip import build_video_clip, VideoCLIP
 from .datasets import make_loader
 from .gpu_aug import GPUAugment, to_device
 from .metrics import mir_metrics, ek100_cls_metrics, topk_accuracy
 from .losses import soft_target_cross_entropy
-from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video
+from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line
 
 # %% auto #0
-__all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'ActionClassifier', 'evaluate_cls', 'ClipSettings',
-           'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights', 'checkpoint_weights',
-           'load_weights', 'load_pretrained_state', 'load_pretrained', 'init_video_clip', 'VideoClassifier',
-           'build_classifier', 'load_classifier', 'contrastive_step', 'cls_step', 'ClassifierSettings', 'classify_step',
-           'equalize_batch', 'measure_train_flops', 'map_clips', 'embed_videos', 'embed_texts', 'evaluate_mir',
-           'evaluate_classification', 'make_eval_fn', 'finish_run', 'load_evals']
+__all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'ActionClassifier',
+           'evaluate_cls', 'ClipSettings', 'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights',
+           'checkpoint_weights', 'load_weights', 'load_pretrained_state', 'load_pretrained', 'resolve_pe_inflation',
+           'load_pretrained_arg', 'init_video_clip', 'VideoClassifier', 'build_classifier', 'load_classifier',
+           'contrastive_step', 'cls_step', 'ClassifierSettings', 'classify_step', 'equalize_batch',
+           'measure_train_flops', 'map_clips', 'embed_videos', 'embed_texts', 'evaluate_mir', 'evaluate_classification',
+           'make_eval_fn', 'finish_run', 'load_evals']
 
 # %% ../nbs/33_train_parts.ipynb #b3bcf8a8
 from dataclasses import dataclass
@@ -80,11 +81,16 @@ def parse_arch(s):
     return s
 
 # %% ../nbs/33_train_parts.ipynb #08ab8f45
-def save_weights(model: nn.Module, cfg: dict, path, **extra) -> Path:
-    "Write `{'config', 'state_dict', **extra}` atomically to `path` (a `.pt` file)."
+def save_weights(model: nn.Module, cfg: dict, path, eval_settings: dict | None = None, **extra) -> Path:
+    """Write `{'config', 'state_dict', 'eval_settings', **extra}` atomically to `path` (a `.pt` file). `eval_settings`
+    (how the model is evaluated: frames, crop, ...; `avion_nb.trainer.eval_settings_of`) default to those of the
+    run's `config.json` next to `path`, so the final weights of every trainer carry them."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    if eval_settings is None and (path.parent/'config.json').is_file():
+        with contextlib.suppress(ValueError, OSError): eval_settings = json.loads((path.parent/'config.json').read_text()).get('eval_settings')
     tmp = path.with_name(path.name + '.tmp')
-    torch.save(dict(config=cfg, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra), tmp)
+    ev = {'eval_settings': dict(eval_settings)} if eval_settings else {}
+    torch.save(dict(config=cfg, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **ev, **extra), tmp)
     os.replace(tmp, path)
     return path
 
@@ -100,8 +106,13 @@ def checkpoint_weights(ck) -> dict:
     if b.exists(): return torch.load(b, map_location='cpu', weights_only=True)
     raise FileNotFoundError(f'{ck}: no model.safetensors or pytorch_model.bin in this checkpoint')
 
-def load_weights(path, names=('pretrained.pt', 'finetuned.pt')) -> tuple[dict, dict]:
-    "(state_dict, config) from a weights file, a run folder (a file in `names`, else its newest checkpoint) or a checkpoint folder."
+def load_weights(path, names=('pretrained.pt', 'finetuned.pt'), *, trust: bool = False) -> tuple[dict, dict]:
+    """(state_dict, config) from a weights file, a run folder (a file in `names`, else its newest checkpoint), a
+    checkpoint folder, or an AVION checkpoint file of a video-text model or EK-100 classifier (converted by
+    `avion_nb.interop.avion_pretrained_state`; its config has `kind`, `pe_inflation='avion'`). Files are read with
+    `weights_only=True` and the data-only allow-list of `avion_nb.interop.load_checkpoint_file` (`trust=True`: any
+    pickle, only for files you trust). The config carries the `eval_settings` saved with the weights, if any."""
+    from avion_nb.interop import load_checkpoint_file, split_checkpoint, avion_format, avion_pretrained_state
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'pretrained weights not found: {p}')
     if p.is_dir() and not (p/'avion_meta.json').exists():
@@ -111,18 +122,32 @@ def load_weights(path, names=('pretrained.pt', 'finetuned.pt')) -> tuple[dict, d
             if f is None: raise FileNotFoundError(f'{p}: no {" / ".join(names)} and no complete checkpoint under {p/"checkpoints"}')
         p = f
     if p.is_file():
-        try: d = torch.load(p, map_location='cpu', weights_only=False)
+        try: d = load_checkpoint_file(p, trust=trust)
+        except ValueError as e: raise UsageError(one_line(e)) from None          # pickles outside the allow-list
         except Exception as e: raise ValueError(f'{p}: not a readable torch file ({type(e).__name__}: {e})') from None
-        if not (isinstance(d, dict) and 'config' in d and 'state_dict' in d):
-            raise ValueError(f'{p}: not an avion_nb pretrained file (expected a dict with "config" and "state_dict")')
-        return d['state_dict'], d['config']
-    cfg = json.loads((p/'avion_meta.json').read_text())['state'].get('config', {})
+        ours = isinstance(d, dict) and 'config' in d and 'state_dict' in d
+        fmt = None
+        if isinstance(d, dict) and not ours:
+            try: fmt = avion_format(split_checkpoint(d)[0])
+            except NotImplementedError as e: raise UsageError(f'{p}: {e}') from None
+            except (TypeError, ValueError): fmt = None
+        if fmt in ('avion_clip', 'avion_cls'): return avion_pretrained_state(d)
+        if fmt is not None:
+            raise UsageError(f'{p}: an AVION {fmt} checkpoint, not a video-text model or action classifier '
+                             f'(VideoMAE checkpoints are read by videomae_finetune --pretrained)')
+        if not ours: raise ValueError(f'{p}: not an avion_nb pretrained file (expected a dict with "config" and "state_dict")')
+        cfg = d['config']
+        if d.get('eval_settings') and isinstance(cfg, dict): cfg = dict(cfg, eval_settings=d['eval_settings'])
+        return d['state_dict'], cfg
+    st = json.loads((p/'avion_meta.json').read_text())['state']
+    cfg = st.get('config', {})
+    if st.get('eval_settings'): cfg = dict(cfg, eval_settings=st['eval_settings'])
     return checkpoint_weights(p), cfg
 
-def load_pretrained_state(path) -> tuple[dict, dict]:
-    "(state_dict, model_config) of a video-text model or classifier (`load_weights`), checking it carries a model config."
-    sd, cfg = load_weights(path)
-    cfg = cfg.get('model', cfg) if 'vision' not in cfg else cfg
+def load_pretrained_state(path, *, trust: bool = False) -> tuple[dict, dict]:
+    "(state_dict, model_config) of a video-text model or classifier (`load_weights`: also AVION's), checking it carries a model config."
+    sd, cfg = load_weights(path, trust=trust)
+    if 'vision' not in cfg: cfg = dict(cfg.get('model', {}), **({'eval_settings': cfg['eval_settings']} if 'eval_settings' in cfg else {}))
     if 'vision' not in cfg: raise ValueError(f'{path}: the weights carry no video-text model config')
     return sd, cfg
 
@@ -138,23 +163,23 @@ def load_pretrained(path, **build_kw) -> tuple[VideoCLIP, dict]:
 # %% ../nbs/33_train_parts.ipynb #96e4b8ee
 NO_PRETRAINED = ('none', 'None', 'scratch', 'random')
 
-def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vision: str | dict = '', text: str | dict = '',
-                    embed_dim: int = 0, tsf: bool = False, attn: str = 'sdpa', checkpointing: str = 'none',
-                    drop_path: float = 0.1, **vision_kw) -> tuple[VideoCLIP, dict, dict]:
-    """A `VideoCLIP` at `num_frames` initialised from `pretrained` (a `.pt`, run folder or checkpoint; 'none': random),
-    with the temporal position embedding linearly interpolated. Returns (model, model_config, info)."""
-    vision, text = parse_arch(vision), parse_arch(text)
-    if pretrained in NO_PRETRAINED or pretrained is None:
-        cfg = model_config(vision or 'vit_b16', text or 'clip_b', num_frames, img_size, embed_dim or 256, tsf)
-        model = build_model(cfg, attn=attn, checkpointing=checkpointing, drop_path=drop_path, **vision_kw)
-        return model, cfg, dict(source='random', pretrained_frames=None, num_frames=num_frames)
+PE_INFLATION_CHOICES = ('auto',) + PE_INFLATION   # --pe_inflation: 'auto' = 'avion' for an AVION checkpoint, else 'align_corners'
+
+def resolve_pe_inflation(pe_inflation: str, cfg0: dict | None) -> str:
+    "The temporal-PE inflation to use: 'auto' -> the checkpoint's own (`pe_inflation` of its config: 'avion' for AVION's), else 'align_corners'."
+    if pe_inflation not in PE_INFLATION_CHOICES:
+        raise UsageError(f'--pe_inflation must be one of {"/".join(PE_INFLATION_CHOICES)}, got {pe_inflation!r}')
+    return ((cfg0 or {}).get('pe_inflation') or 'align_corners') if pe_inflation == 'auto' else pe_inflation
+
+def load_pretrained_arg(pretrained, *, trust: bool = False) -> tuple[dict, dict]:
+    "`load_pretrained_state` of a `--pretrained` argument, its errors naming the flag."
     if not pretrained: raise UsageError("--pretrained is empty: pass a pretrained file / run folder / checkpoint, or 'none' for random init")
-    try: sd, cfg0 = load_pretrained_state(pretrained)
+    try: return load_pretrained_state(pretrained, trust=trust)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e} (the --pretrained argument; use 'none' to fine-tune from random weights)") from None
-    if cfg0.get('task') == 'ek100_cls':
-        raise UsageError(f'--pretrained {pretrained}: this is an action-classification model (no text tower); fine-tuning needs a video-text model')
-    given = dict(vision=vision, text=text, embed_dim=embed_dim, img_size=img_size, tsf=tsf)
+
+def _pretrained_arch(pretrained, cfg0: dict, num_frames: int, **given) -> dict:
+    "The architecture part of a pretrained config at `num_frames`; architecture flags must be empty or agree with it."
     clash = {k: (cfg0.get(k), v) for k, v in given.items() if v and v != cfg0.get(k)}
     if clash:
         raise UsageError(f'--pretrained {pretrained}: the pretrained model has ' + ', '.join(f'{k}={a!r}' for k, (a, b) in clash.items())
@@ -162,13 +187,40 @@ def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vi
                          + ' (the spatial position embedding is not resized: keep the pretrained crop size; drop the architecture flags)')
     cfg = {k: v for k, v in cfg0.items() if k in ('vision', 'text', 'num_frames', 'img_size', 'embed_dim', 'tsf')}
     cfg['num_frames'] = int(num_frames)
-    model = build_model(cfg, attn=attn, checkpointing=checkpointing, drop_path=drop_path, **vision_kw)
-    t0 = next((v.shape[0] for k, v in sd.items() if k.endswith('temporal_embed')), None)
-    sd = interpolate_temporal_pe(sd, num_frames, model.visual.cfg.tubelet)
+    return cfg
+
+def _load_strict(model, sd, pretrained):
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ValueError(f'{pretrained}: weights do not match the saved config: missing {missing[:5]}, unexpected {unexpected[:5]}')
-    return model, cfg, dict(source=str(pretrained), pretrained_frames=t0 and t0 * model.visual.cfg.tubelet, num_frames=num_frames)
+
+def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vision: str | dict = '', text: str | dict = '',
+                    embed_dim: int = 0, tsf: bool = False, attn: str = 'sdpa', checkpointing: str = 'none',
+                    drop_path: float = 0.1, pe_inflation: str = 'auto', state: tuple | None = None,
+                    **vision_kw) -> tuple[VideoCLIP, dict, dict]:
+    """A `VideoCLIP` at `num_frames` initialised from `pretrained` (a `.pt`, run folder, checkpoint, or AVION checkpoint
+    file; 'none': random), the temporal position embedding resized by `pe_inflation`: 'avion' (AVION's bilinear
+    inflation), 'align_corners' (linear, endpoints kept) or 'auto' ('avion' for an AVION checkpoint, else
+    'align_corners'). `state`: `load_pretrained_arg(pretrained)` if already loaded. Returns (model, model_config,
+    info); info has the resolved `pe_inflation`, the checkpoint's `format` and its `eval_settings`."""
+    vision, text = parse_arch(vision), parse_arch(text)
+    if pretrained in NO_PRETRAINED or pretrained is None:
+        mode = resolve_pe_inflation(pe_inflation, None)
+        cfg = model_config(vision or 'vit_b16', text or 'clip_b', num_frames, img_size, embed_dim or 256, tsf)
+        model = build_model(cfg, attn=attn, checkpointing=checkpointing, drop_path=drop_path, **vision_kw)
+        return model, cfg, dict(source='random', pretrained_frames=None, num_frames=num_frames, pe_inflation=mode, format=None,
+                                eval_settings=None)
+    sd, cfg0 = state if state is not None else load_pretrained_arg(pretrained)
+    mode = resolve_pe_inflation(pe_inflation, cfg0)
+    if cfg0.get('task') == 'ek100_cls':
+        raise UsageError(f'--pretrained {pretrained}: this is an action-classification model (no text tower); fine-tuning needs a video-text model')
+    cfg = _pretrained_arch(pretrained, cfg0, num_frames, vision=vision, text=text, embed_dim=embed_dim, img_size=img_size, tsf=tsf)
+    model = build_model(cfg, attn=attn, checkpointing=checkpointing, drop_path=drop_path, **vision_kw)
+    t0 = next((v.shape[0] for k, v in sd.items() if k.endswith('temporal_embed')), None)
+    sd = interpolate_temporal_pe(sd, num_frames, model.visual.cfg.tubelet, mode=mode)
+    _load_strict(model, sd, pretrained)
+    return model, cfg, dict(source=str(pretrained), pretrained_frames=t0 and t0 * model.visual.cfg.tubelet, num_frames=num_frames,
+                            pe_inflation=mode, format=cfg0.get('kind', 'avion_nb'), eval_settings=cfg0.get('eval_settings'))
 
 # %% ../nbs/33_train_parts.ipynb #76d704da
 class VideoClassifier(nn.Module):
@@ -189,21 +241,44 @@ class VideoClassifier(nn.Module):
 
 ActionClassifier = VideoClassifier
 
+def _video_tower(cfg: dict, **build_kw) -> VideoViT:
+    "The video tower of model config `cfg` (a classifier's config may have no text tower: a tiny throwaway one is built)."
+    if 'text' not in cfg: cfg = dict(cfg, text=dict(width=8, heads=1, layers=1, vocab_size=8, context_length=2), embed_dim=cfg.get('embed_dim', 8))
+    return build_model(cfg, **build_kw).visual
+
 def build_classifier(pretrained, num_classes: int, *, dropout: float = 0.5, num_frames: int = 16, img_size: int = 224,
-                     **init_kw) -> tuple[VideoClassifier, dict, dict]:
-    """A `VideoClassifier` whose video tower comes from the video-text model `pretrained` (see `init_video_clip`;
-    'none': random) at `num_frames`; the text tower and both projections are dropped. Returns (model, config, info)."""
-    clip, cfg, info = init_video_clip(pretrained, num_frames=num_frames, img_size=img_size, **init_kw)
+                     state: tuple | None = None, **init_kw) -> tuple[VideoClassifier, dict, dict]:
+    """A `VideoClassifier` at `num_frames` from `pretrained`: a video-text model (its video tower and a new head, the text
+    tower and projections dropped; see `init_video_clip`; 'none': random) or an action classifier (ours, or AVION's
+    EK-100 `avion_cls`: video tower and head, whose `num_classes` must match; its `action_order` is kept in the
+    config). `state`: `load_pretrained_arg(pretrained)` if already loaded. Returns (model, config, info)."""
+    if pretrained not in NO_PRETRAINED and pretrained is not None:
+        state = state if state is not None else load_pretrained_arg(pretrained)
+        sd, cfg0 = state
+        if cfg0.get('task') == 'ek100_cls':              # a classifier: keep its head
+            if int(cfg0['num_classes']) != int(num_classes):
+                raise UsageError(f'--pretrained {pretrained}: its head has {cfg0["num_classes"]} actions, the data has {num_classes} '
+                                 f'(another annotation set or action vocabulary)')
+            kw = dict(init_kw); mode = resolve_pe_inflation(kw.pop('pe_inflation', 'auto'), cfg0)
+            arch = {k: parse_arch(kw.pop(k, '')) for k in ('vision', 'text', 'embed_dim', 'tsf')}
+            cfg = _pretrained_arch(pretrained, cfg0, num_frames, img_size=img_size, vision=arch['vision'], tsf=arch['tsf'])
+            model = VideoClassifier(_video_tower(cfg, **kw), num_classes, dropout)
+            t0 = sd['visual.temporal_embed'].shape[0] if 'visual.temporal_embed' in sd else None
+            _load_strict(model, interpolate_temporal_pe(sd, num_frames, model.visual.cfg.tubelet, mode=mode), pretrained)
+            cfg.update(task='ek100_cls', num_classes=int(num_classes), head_dropout=float(dropout))
+            if cfg0.get('action_order', 'numeric') != 'numeric': cfg['action_order'] = cfg0['action_order']
+            return model, cfg, dict(source=str(pretrained), pretrained_frames=t0 and t0 * model.visual.cfg.tubelet, num_frames=num_frames,
+                                    pe_inflation=mode, format=cfg0.get('kind', 'avion_nb'), eval_settings=cfg0.get('eval_settings'))
+    clip, cfg, info = init_video_clip(pretrained, num_frames=num_frames, img_size=img_size, state=state, **init_kw)
     cfg = dict(cfg, task='ek100_cls', num_classes=int(num_classes), head_dropout=float(dropout))
     return VideoClassifier(clip.visual, num_classes, dropout), cfg, info
 
 def load_classifier(path, **build_kw) -> tuple[VideoClassifier, dict]:
-    "The fine-tuned classifier saved at `path` (`finetuned.pt` or a checkpoint of a `finetune_cls` run) and its config."
+    "The fine-tuned classifier saved at `path` (`finetuned.pt`, a checkpoint of a `finetune_cls` run, or AVION's EK-100 classifier) and its config."
     sd, cfg = load_pretrained_state(path)
     if cfg.get('task') != 'ek100_cls': raise ValueError(f'{path}: not an action classifier (task={cfg.get("task")!r})')
-    model = VideoClassifier(build_model(cfg, **build_kw).visual, cfg['num_classes'], cfg.get('head_dropout', 0.))
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    if missing or unexpected: raise ValueError(f'{path}: weights do not match the saved config: missing {missing[:5]}, unexpected {unexpected[:5]}')
+    model = VideoClassifier(_video_tower(cfg, **build_kw), cfg['num_classes'], cfg.get('head_dropout', 0.))
+    _load_strict(model, sd, path)
     return model, cfg
 
 # %% ../nbs/33_train_parts.ipynb #03af99ab
