@@ -20,11 +20,37 @@ from .trainer import (make_cli, run_as_main, start_run, fit_settings, settings_d
 from .train_parts import (ClipSettings, EpochRepeat, model_config, build_model, parse_arch, contrastive_step, equalize_batch,
                                   evaluate_mir, make_eval_fn, measure_train_flops, finish_run)
 from .train_parts import load_pretrained, load_pretrained_state, save_pretrained, embed_videos, embed_texts, map_clips  # for old imports
+from .trainer import UsageError
+from .vit import TokenDrop, MASK_MODES, token_drop_generator, kept_per_frame, rlt_keep_indices
 
 # %% auto #0
-__all__ = ['pretrain', 'PretrainSettings', 'run_pretrain']
+__all__ = ['pretrain', 'train_token_keep', 'PretrainSettings', 'run_pretrain']
 
 # %% ../nbs/31_pretrain.ipynb #5e04c48a
+def train_token_keep(acc, visual, video: torch.Tensor, drop: TokenDrop | None, step: int, seed: int = 0) -> torch.Tensor | None:
+    """`visible_idx` [B, n] of the local batch `video` at global step `step` under `drop` (None: every token is kept);
+    `visual.last_token_counts` holds the informative tokens per clip. Random masks come from `token_drop_generator(seed, step)`
+    (exact resume) as one draw for the global batch: the distributed sampler deals a global batch out round-robin
+    (process r holds its rows r, r+W, ...), so process r takes those rows and every clip gets the mask a single process
+    with the same global batch gives it. 'rlt' pads every process to the largest bucket of the global batch, for the same reason."""
+    if drop is None or not drop.active: return None
+    W, r, B = acc.num_processes, acc.process_index, len(video)
+    if drop.mode == 'rlt':
+        keep = visual.token_keep(video, drop)
+        if W > 1:
+            n = torch.tensor([keep.shape[1]], device=video.device)
+            torch.distributed.all_reduce(n, op=torch.distributed.ReduceOp.MAX)
+            if int(n) != keep.shape[1]:
+                cfg = visual.cfg
+                keep = rlt_keep_indices(video, cfg.patch_size, cfg.tubelet, drop.threshold, drop.buckets, size=int(n))[0].to(video.device)
+        return keep
+    gen = token_drop_generator(seed, step)
+    if W == 1: return visual.token_keep(video, drop, gen)
+    keep = visual.token_keep(video[:1].expand(W * B, *video.shape[1:]), drop, gen)   # random modes read only the shape
+    visual.last_token_counts = visual.last_token_counts[r::W]
+    return keep[r::W].contiguous()
+
+# %% ../nbs/31_pretrain.ipynb #cdeae79a
 @dataclass
 class PretrainSettings(ClipSettings):
     "CLIP-style video-text pretraining (AVION §5): InfoNCE over the global batch, fused decode-crop loader, Accelerate."
@@ -42,7 +68,32 @@ class PretrainSettings(ClipSettings):
     clip_weights: str = ''  # initialise from CLIP: a local open_clip checkpoint, 'openai:ViT-B-16' (downloads), or ''
     local_loss: bool = False  # InfoNCE of local features against gathered ones only (open_clip's local_loss)
     epoch_repeat: int = 1  # passes over the training clips per epoch (EpochRepeat: a small dataset without epoch-boundary bubbles)
-    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, train_data=('ego4d', 'ek100_mir'), eval_data=('ek100_mir', 'none'))
+    mask_ratio: float = 0.  # token dropping (FLIP): fraction of each clip's patch tokens dropped in training, in [0, 1) (tube/frame modes); evaluation is unmasked
+    mask_mode: str = 'tube'  # which tokens are dropped: 'tube' (same positions in every frame), 'frame' (drawn per frame) or 'rlt' (static patches, run-length tokenization)
+    rlt_threshold: float = 0.1  # --mask_mode rlt: mean |change| (normalised pixels) under which a patch counts as static
+    rlt_buckets: int = 4  # --mask_mode rlt: kept counts padded up to a multiple of tokens/buckets (few shapes for torch.compile)
+    unmasked_tune_epochs: int = 0  # FLIP's unmasked tuning: the last N epochs train on all tokens (0: none)
+    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, train_data=('ego4d', 'ek100_mir'), eval_data=('ek100_mir', 'none'),
+                                   mask_mode=MASK_MODES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.mask_ratio < 1: raise UsageError(f'--mask_ratio must be in [0, 1), got {self.mask_ratio}')
+        if not self.rlt_threshold >= 0: raise UsageError(f'--rlt_threshold must be >= 0, got {self.rlt_threshold}')
+        if self.rlt_buckets < 1: raise UsageError(f'--rlt_buckets must be >= 1, got {self.rlt_buckets}')
+        if self.unmasked_tune_epochs < 0: raise UsageError(f'--unmasked_tune_epochs must be >= 0, got {self.unmasked_tune_epochs}')
+        if self.mask_mode == 'rlt' and self.mask_ratio:
+            raise UsageError(f"--mask_ratio {self.mask_ratio:g}: applies to --mask_mode tube/frame; 'rlt' drops the static patches (--rlt_threshold)")
+        if self.token_drop.active:
+            if self.tsf: raise UsageError(f'--mask_mode {self.mask_mode}: token dropping needs joint space-time attention (drop --tsf)')
+            if self.unmasked_tune_epochs >= self.epochs:
+                raise UsageError(f'--unmasked_tune_epochs ({self.unmasked_tune_epochs}) must be shorter than --epochs ({self.epochs}), '
+                                 'or no epoch trains with dropped tokens')
+
+    @property
+    def token_drop(self) -> TokenDrop:
+        "The `TokenDrop` of the masked epochs (inactive at `mask_ratio` 0 in tube/frame mode)."
+        return TokenDrop(self.mask_ratio, self.mask_mode, self.rlt_threshold, self.rlt_buckets)
 
 def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None, /, **kw) -> dict:
     """Video-text contrastive pretraining with `PretrainSettings` (or `data_root`, `output_dir` and keyword settings);
@@ -71,33 +122,58 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
     if s.compile: model = torch.compile(model)
     aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, flip_p=s.flip_p, seed=s.seed + acc.process_index)
     loss_fn = ClipLoss(local_loss=s.local_loss)
+    drop, n_all = s.token_drop, raw.visual.num_patches
+    masked_epochs = s.epochs - s.unmasked_tune_epochs        # epochs [masked_epochs, epochs) train on every token (FLIP's tuning)
 
     def step_fn(b):
         check_batch(acc, b)
         b = to_device(equalize_batch(acc, b), acc.device, non_blocking=True)
         aug.generator.manual_seed(step_seed(s.seed, acc.process_index, state.global_step))  # exact resume
-        out = contrastive_step(acc, model, loss_fn, aug(b['video']), b['text'], s.accum_freq)
-        return dict(out, logit_scale=raw.logit_scale.exp().detach(), n_skipped=b.get('n_skipped', 0))
+        video = aug(b['video'])
+        keep = train_token_keep(acc, raw.visual, video, drop, state.global_step, s.seed) if state.epoch < masked_epochs else None
+        out = contrastive_step(acc, model, loss_fn, video, b['text'], s.accum_freq, visible_idx=keep)
+        tok = float(raw.visual.last_token_counts.float().mean()) if keep is not None else n_all
+        return dict(out, logit_scale=raw.logit_scale.exp().detach(), n_skipped=b.get('n_skipped', 0), tokens_per_clip=tok,
+                    tokens_encoded=keep.shape[1] if keep is not None else n_all)
 
     evals = {}
     evaluate = lambda: evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
                                     aug=GPUAugment(train=False), progress=s.progress)
     eval_fn = make_eval_fn(acc, out, evaluate, state, evals) if eval_ds is not None else None
     if s.eval_first and eval_fn and state.global_step == 0: eval_fn(0, 'eval_untrained')
-    # model FLOPs for the MFU report, on one sample
-    fpv = measure_train_flops(acc, raw, torch.zeros(1, 3, s.num_frames, s.img_size, s.img_size, device=acc.device),
-                              torch.zeros(1, 77, dtype=torch.long, device=acc.device))
+    # model FLOPs for the MFU report, on one sample, for the number of patch tokens the encoder sees
+    flops = {}
+    def flops_at(n: int) -> float:
+        if n not in flops:
+            keep = [] if n >= n_all else [torch.arange(n, device=acc.device)[None]]
+            flops[n] = measure_train_flops(acc, raw, torch.zeros(1, 3, s.num_frames, s.img_size, s.img_size, device=acc.device),
+                                           torch.zeros(1, 77, dtype=torch.long, device=acc.device), *keep)
+        return flops[n]
+    n_mask = raw.visual.grid[0] * kept_per_frame(raw.visual.num_spatial, s.mask_ratio) if drop.active and drop.mode != 'rlt' else n_all
+    fpv = flops_at(n_mask)
     peak = s.peak_tflops * 1e12 if s.peak_tflops else peak_flops(acc.device)
     lr_fn = make_lr_fn(s.lr, s.lr_schedule, s.epochs, spe, s.warmup_epochs, s.lr_start, s.lr_end)
+    masking = (f'{s.mask_mode} masking at {s.mask_ratio:g}: {n_mask} of {n_all} patch tokens, {fpv / 1e9:.1f} GFLOPs/video (train) vs '
+               f'{flops_at(n_all) / 1e9:.1f} unmasked' + (f'; the last {s.unmasked_tune_epochs} epoch(s) unmasked' if s.unmasked_tune_epochs else '')
+               if drop.active and drop.mode != 'rlt' else
+               f'static-patch removal (rlt, threshold {s.rlt_threshold:g}, {s.rlt_buckets} buckets) of {n_all} patch tokens' if drop.active else
+               f'all {n_all} patch tokens, {fpv / 1e9:.1f} GFLOPs/video (train)')
     acc.print(f'pretraining: {len(train_ds)} clips, {spe} steps/epoch x {s.epochs} epochs, batch {s.batch_size} x {acc.num_processes} '
-              f'process(es), {sum(p.numel() for p in raw.parameters()) / 1e6:.1f}M params, {fpv / 1e9:.1f} GFLOPs/video (train), '
+              f'process(es), {sum(p.numel() for p in raw.parameters()) / 1e6:.1f}M params, {masking}, '
               f'device {acc.device}, precision {mp}')
     history = []
     summary = fit(acc, model, opt, device_loader_fn(acc, loader), step_fn, state=state, checkpointer=ck, lr_fn=lr_fn,
                   eval_fn=eval_fn, batch_size_fn=lambda b: len(b['video']) if 'video' in b else 0,
                   after_step=lambda: clamp_logit_scale_(raw.logit_scale), desc='pretrain', history=history,
                   **fit_settings(s, spe, state))
-    summary = throughput_summary(acc, summary, fpv, peak, s.batch_size, mp)
+    # MFU from the FLOPs of the tokens actually encoded: the mean over this segment's steps (masked, unmasked tuning, rlt buckets)
+    enc = [int(h['tokens_encoded']) for h in history]
+    if enc: fpv = sum(flops_at(n) for n in enc) / len(enc)
+    tok = sum(h['tokens_per_clip'] for h in history) / len(history) if history else float(n_mask)
+    summary = throughput_summary(acc, summary, fpv, peak, s.batch_size, mp, flops_per_video_unmasked=flops_at(n_all),
+                                 tokens_per_clip=tok, tokens_encoded_per_clip=sum(enc) / len(enc) if enc else float(n_mask),
+                                 tokens_total=n_all, flops_basis=f'encoded patch tokens: {sum(enc) / len(enc) if enc else n_mask:.1f} of {n_all} '
+                                 'per clip (mean over the steps; FLOPs and MFU count these, not the unmasked clip)')
     if eval_fn is not None and (s.eval_every or state.epoch >= s.epochs): eval_fn(state.epoch, 'eval_final')
     finish_run(acc, raw, mcfg, out, summary, 'pretrained.pt')
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)

@@ -282,13 +282,15 @@ def load_classifier(path, **build_kw) -> tuple[VideoClassifier, dict]:
     return model, cfg
 
 # %% ../nbs/33_train_parts.ipynb #03af99ab
-def contrastive_step(accelerator, model, loss_fn, video, text, accum_freq: int = 1, extra=None) -> dict:
+def contrastive_step(accelerator, model, loss_fn, video, text, accum_freq: int = 1, extra=None, visible_idx=None) -> dict:
     """Forward + backward of a contrastive loss over the whole local batch, split into `accum_freq` micro-batches
     with cached features so every micro-batch sees all negatives. `model(video, text)` returns
     `(v_emb, t_emb, logit_scale_exp)`; `loss_fn(v, t, scale, *extra)` returns a dict with `loss`.
-    `extra` (optional): further arguments of `loss_fn` for the whole batch (e.g. its relevancy matrix), passed unchanged."""
+    `extra` (optional): further arguments of `loss_fn` for the whole batch (e.g. its relevancy matrix), passed unchanged.
+    `visible_idx` (optional, [B, n]): the video tokens each clip keeps (token dropping), passed as
+    `model(video, text, visible_idx)` and split into micro-batches like the clips."""
     if accum_freq <= 1:
-        v, t, s = model(video, text)
+        v, t, s = model(video, text) if visible_idx is None else model(video, text, visible_idx)
         out = loss_fn(v, t, s, *(extra or []))
         accelerator.backward(out['loss'])
         return out
@@ -296,13 +298,14 @@ def contrastive_step(accelerator, model, loss_fn, video, text, accum_freq: int =
     if B % accum_freq:
         raise UsageError(f'--accum_freq {accum_freq}: the local batch ({B}) must be divisible by accum_freq')
     vids, txts = video.chunk(accum_freq), text.chunk(accum_freq)
+    keeps = [()] * accum_freq if visible_idx is None else [(k,) for k in visible_idx.chunk(accum_freq)]
     with torch.no_grad():
-        cached = [model(v, t)[:2] for v, t in zip(vids, txts)]
+        cached = [model(v, t, *k)[:2] for v, t, k in zip(vids, txts, keeps)]
     out = None
     for j in range(accum_freq):
         sync = contextlib.nullcontext() if j == accum_freq - 1 else accelerator.no_sync(model)
         with sync:
-            v_j, t_j, s = model(vids[j], txts[j])
+            v_j, t_j, s = model(vids[j], txts[j], *keeps[j])
             V = torch.cat([c[0] if i != j else v_j for i, c in enumerate(cached)])
             T = torch.cat([c[1] if i != j else t_j for i, c in enumerate(cached)])
             # the loss depends on the logit scale once, not once per pass: only the last pass lets it carry gradient
