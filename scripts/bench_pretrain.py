@@ -1,113 +1,194 @@
 #!/usr/bin/env python
-"""End-to-end pretraining throughput (the paper's Table 4 for our hardware).
+"""End-to-end pretraining throughput at several token-drop (mask) ratios (issue 15), on realistic-bitrate data.
 
-Makes a larger copy of the embedded dataset (more Ego4D-style long videos, so an epoch holds many batches), chunks
-it with the planner's keyframe interval and with x264's default one, then runs short `run_pretrain` jobs and
-records videos/s, step time and data-wait share for: fused decode-crop on the planner's chunks, and
-decode-then-crop on x264-default chunks. Results: <out>/results_<tag>.json and <out>/history_<tag>_<run>.csv (one row
-per step: loss, step time, data wait), printed as a table.
+Data (made once, reused when complete; `--data` points at it):
+  1. `make_dataset(<data>, content='egocentric')`: Ego4D-style long videos at the 'egocentric' content preset
+     (~0.4 Mb/s H.264 at 456x256, x264-default GOP, as downloaded),
+  2. `chunk_dataset(<data>/ego4d/videos, <data>/ego4d/videos_chunked, 15, keyint='k16-nrb-fd')`: 15-s chunks with
+     the loader issue's GOP structure (keyframe every 16 frames, non-reference B-frames, tune fastdecode).
+Then one `run_pretrain` per mask ratio (`--masks 0,0.5,0.75`, `--mask_mode tube`): ViT-B/16 + CLIP-B text, 4 frames
+at 224^2, batch 256, bf16, SDPA, `--chunk_len 15 --workers 16`, with `--compile` as given, no evaluation, no
+checkpoints. `--epoch_repeat` (auto) makes one epoch several passes over the clips so the run never crosses an epoch
+boundary (a real Ego4D epoch is ~4M clips; see `EpochRepeat`).
 
-The synthetic set is small (40 videos = 1440 clips = 5 batches of 256), while a real Ego4D epoch is ~4M clips. With so
-few batches per epoch only that many loader workers are busy (each worker builds a whole batch), and every epoch
-starts with an empty prefetch queue, so the measurement would be dominated by epoch boundaries that do not exist at
-scale. `--epoch_repeat K` (default: auto, enough that the run never crosses an epoch) therefore makes one epoch K
-passes over the clips, each pass with its own random windows/crops/narrations (pass p of epoch e uses the dataset's
-epoch e*K+p randomness), i.e. the same work as K real epochs without the refill bubbles in between.
+For each mask, over the steady-state steps (after `--warmup` steps: compilation, the loader's first batches):
+videos/s, data wait % of step time, peak MB/video (peak allocated GPU memory over the batch, total and without the
+16 B/param of fp32 weights, gradients and AdamW state), tokens/clip (patch tokens the encoder saw), MFU (training
+FLOPs of the encoded tokens, the trainer's `flops_per_video`, x videos/s / the GPU's bf16 dense peak), and the
+content bitrate (kb/s, measured from the files: sources and chunks). It prints the projected GPU-hours of AVION's
+ViT-B Ego4D recipe (~4M clips x 5 epochs = 20M clips) at the measured mask-0.5 speed.
 
-GPU:  python scripts/bench_pretrain.py --workers 16 --steps 40
-2 GPUs (same per-GPU batch):  accelerate launch --multi_gpu --num_processes 2 scripts/bench_pretrain.py --only fused --tag 2gpu
-CPU check:  python scripts/bench_pretrain.py --tiny
+Writes <out>/e2e_mask.json (machine, versions, command, every number) and updates benchmarks/headline.json keys
+`e2e_vps_mask50`, `ego4d_recipe_gpu_hours`, `e2e_compile_data_wait_pct` (when those masks ran and --out is the default).
+
+GPU (1x H200, 16 cores):  python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 60
+CPU check (writes only to a temp folder):  python scripts/bench_pretrain.py --tiny
 """
-import argparse, json, math, sys, time, os
+import argparse, gc, json, math, os, sys, tempfile, time
+from datetime import date
 from pathlib import Path
 import torch
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from avion_nb.core import machine_info, save_json
-from avion_nb.synth import make_dataset
-from avion_nb.chunking import chunk_dataset, read_chunking
-from avion_nb.datasets import make_pretrain_data
-from avion_nb.pretrain import run_pretrain
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from avion_nb.core import machine_info, save_json  # noqa: E402
+
+RECIPE_CLIPS = 4_000_000 * 5      # AVION ViT-B Ego4D pretraining: ~4M clips x 5 epochs
 
 
 def _complete(d: Path) -> bool:
+    from avion_nb.chunking import read_chunking
     try: return bool((read_chunking(d) or {}).get('complete', False))
-    except ValueError: return False
+    except (ValueError, FileNotFoundError): return False
+
+
+def prepare(root: Path, a) -> dict:
+    "Generate and chunk the egocentric data unless it is there already; returns timings and the measured bitrates."
+    from avion_nb.synth import make_dataset
+    from avion_nb.chunking import chunk_dataset, measure_bitrate
+    ego, chunked = root/'ego4d'/'videos', root/'ego4d'/'videos_chunked'
+    t0 = time.perf_counter(); gen_s = chunk_s = 0.
+    if not ((root/'meta.json').exists() and _complete(chunked)):
+        kw = dict(ego4d_videos=a.ego4d_videos, ego4d_duration=a.video_sec, ek100_participants=2, ek100_videos_per_participant=1,
+                  ek100_duration=4., kinetics_train_per_class=0, kinetics_val_per_class=0)
+        make_dataset(root, 'tiny' if a.tiny else 'default', content='egocentric', num_workers=os.cpu_count(), verbose=False, **kw)
+        gen_s = time.perf_counter() - t0
+        chunk_dataset(ego, chunked, a.chunk_len, keyint=a.gop, num_workers=os.cpu_count(), verbose=False)
+        chunk_s = time.perf_counter() - t0 - gen_s
+        print(f'data: generated in {gen_s:.0f}s, chunked ({a.gop}) in {chunk_s:.0f}s', flush=True)
+    else: print(f'data: reusing {root}', flush=True)
+    src, chk = measure_bitrate(ego), measure_bitrate(chunked)
+    return dict(generate_s=gen_s, chunk_s=chunk_s, source_kbps=src['rho'] * 8 / 1e3, chunk_kbps=chk['rho'] * 8 / 1e3,
+                source_videos=src['videos'], source_hours=src['duration'] / 3600, chunk_files=chk['videos'],
+                storage_vs_source=chk['bytes'] / src['bytes'])
+
+
+def steady(hist: list, warmup: int) -> dict:
+    "Videos/s and data wait over the steps after `warmup` (per-step timings, StepMeter window 1)."
+    st = hist[warmup:] or hist
+    step = sum(h['step_s'] for h in st); wait = sum(h['data_wait_s'] for h in st)
+    vids = sum(h['videos_per_s'] * h['step_s'] for h in st)        # window 1: each row's own videos/s
+    return dict(steps=len(st), step_s=step / len(st), videos_per_s=vids / step, data_wait_s=wait / len(st),
+                data_wait_pct=100 * wait / step, videos=vids)
+
+
+def n_params(a) -> int:
+    from avion_nb.train_parts import model_config, build_model, parse_arch
+    with torch.device('meta'):
+        m = build_model(model_config(parse_arch(a.vision), parse_arch(a.text), a.frames, a.size, 256))
+    return sum(p.numel() for p in m.parameters())
+
+
+def machine_short(info: dict) -> str:
+    g = info.get('gpus') or []
+    return (f"{len(g)}x {g[0]}, " if g else 'CPU only, ') + f"{info.get('cpu_count')} CPU cores"
+
+
+def update_headline(path: Path, items: dict, machine: str, command: str):
+    "Set keys of headline.json to {value, machine, command, date, detail}, keeping every other key."
+    h = json.loads(path.read_text()) if path.exists() else {}
+    for k, (v, detail) in items.items():
+        h[k] = dict(value=v, machine=machine, command=command, date=date.today().isoformat(), detail=detail)
+    save_json(h, path)
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--root', default='data/avion_bench', help='where the larger dataset is generated (reused if present)')
-    p.add_argument('--out', default='benchmarks/pretrain')
-    p.add_argument('--ego4d_videos', type=int, default=40, help='Ego4D-style 120 s videos to generate (36 clips each)')
-    p.add_argument('--keyint', type=int, default=30, help="the planner's keyframe interval (benchmarks/chunking/plan.json)")
+    p.add_argument('--data', default='data/avion_bench_ego', help='dataset root (generated and chunked if incomplete, else reused)')
+    p.add_argument('--out', default='benchmarks/pretrain', help='e2e_mask.json goes here')
+    p.add_argument('--masks', default='0,0.5,0.75', help='comma list of mask ratios')
+    p.add_argument('--mask_mode', default='tube', choices=('tube', 'frame'))
+    p.add_argument('--ego4d_videos', type=int, default=24, help='Ego4D-style videos to generate')
+    p.add_argument('--video_sec', type=float, default=60., help='their length (s)')
+    p.add_argument('--gop', default='k16-nrb-fd', help='GOP structure of the chunks (avion_nb.synth.gop_params)')
     p.add_argument('--chunk_len', type=int, default=15)
     p.add_argument('--vision', default='vit_b16'); p.add_argument('--text', default='clip_b')
-    p.add_argument('--attn', default='sdpa'); p.add_argument('--checkpointing', default='block')
+    p.add_argument('--frames', type=int, default=4); p.add_argument('--size', type=int, default=224)
+    p.add_argument('--attn', default='sdpa'); p.add_argument('--checkpointing', default='none')
     p.add_argument('--compile', action='store_true')
-    p.add_argument('--batch_size', type=int, default=256, help='clips per process')
-    p.add_argument('--accum_freq', type=int, default=1, help='micro-batches per step (cached features: same negatives)')
-    p.add_argument('--workers', type=int, default=16, help='loader processes per GPU')
-    p.add_argument('--steps', type=int, default=40)
-    p.add_argument('--only', default='fused,baseline', help="comma list of: fused, baseline")
-    p.add_argument('--tag', default='1gpu')
-    p.add_argument('--epoch_repeat', type=int, default=0, help='passes over the clips per epoch (0: auto, no epoch boundary in the run)')
-    p.add_argument('--tiny', action='store_true', help='a CPU-sized check: tiny model and data, 4 steps')
-    p.add_argument('--prepare_only', action='store_true', help='generate and chunk the data, then stop')
+    p.add_argument('--batch_size', type=int, default=256)
+    p.add_argument('--workers', type=int, default=16)
+    p.add_argument('--steps', type=int, default=60, help='measured steps per mask')
+    p.add_argument('--warmup', type=int, default=15, help='steps before the measurement (compilation, first batches)')
+    p.add_argument('--epoch_repeat', type=int, default=0, help='passes over the clips per epoch (0: auto, no epoch boundary)')
+    p.add_argument('--no_headline', action='store_true', help='do not update benchmarks/headline.json')
+    p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny data, model and steps, all output in a temp folder')
     a = p.parse_args()
+    masks = [float(x) for x in a.masks.split(',') if x.strip()]
+    if any(not 0 <= m < 1 for m in masks): p.error(f'--masks: ratios must be in [0, 1), got {a.masks}')
+    tmp = None
     if a.tiny:
-        a.ego4d_videos, a.vision, a.text, a.batch_size, a.workers, a.steps = 2, '{"width":32,"layers":1,"heads":2}', 'text_tiny', 8, 2, 4
-        a.checkpointing = 'none'
-        if a.root == p.get_default('root'): a.root = '/tmp/avion_bench_tiny'
-        if a.out == p.get_default('out'): a.out = '/tmp/avion_bench_tiny_out'
-    rank0 = int(os.environ.get('RANK', '0')) == 0
-    root, out = Path(a.root), Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    ego = root/'ego4d'/'videos'
-    chunked, chunked_def = root/'ego4d'/'videos_chunked', root/'ego4d'/'videos_chunked_x264default'
-    if rank0 and not (_complete(chunked) and _complete(chunked_def) and (root/'meta.json').exists()):
+        tmp = tempfile.TemporaryDirectory()
+        a.ego4d_videos, a.video_sec, a.vision, a.text, a.frames, a.size = 2, 10., '{"width":32,"layers":1,"heads":2}', 'text_tiny', 2, 32
+        a.batch_size, a.workers, a.steps, a.warmup, a.masks = 4, 1, 3, 1, '0,0.5'
+        masks = [0., 0.5]
+        if a.data == p.get_default('data'): a.data = f'{tmp.name}/data'
+        if a.out == p.get_default('out'): a.out = f'{tmp.name}/out'
+        a.no_headline = True
+    from avion_nb.datasets import make_pretrain_data
+    from avion_nb.pretrain import run_pretrain
+    from avion_nb.trainer import peak_flops, mfu
+    root, out = Path(a.data), Path(a.out)
+    command = ' '.join(['python', 'scripts/bench_pretrain.py'] + sys.argv[1:])
+    res = dict(command=command, args=vars(a), machine_info=machine_info(), recipe_clips=RECIPE_CLIPS, data=prepare(root, a), runs={})
+    print(f"content bitrate: sources {res['data']['source_kbps']:.0f} kb/s, {a.gop} chunks {res['data']['chunk_kbps']:.0f} kb/s", flush=True)
+    n_clips = len(make_pretrain_data(root, eval_data='none', num_frames=a.frames, img_size=a.size)[0])
+    total = a.steps + a.warmup
+    k = a.epoch_repeat or max(1, math.ceil((total + 2) * a.batch_size / n_clips))
+    static_b = 16 * n_params(a)                       # fp32 weights + gradients + AdamW m, v
+    cuda = torch.cuda.is_available() and not a.tiny
+    peak = peak_flops('cuda') if cuda else None
+    runs_dir = tempfile.TemporaryDirectory()
+    for m in masks:
+        gc.collect()
+        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        make_dataset(root, 'tiny' if a.tiny else 'default', ego4d_videos=a.ego4d_videos, num_workers=os.cpu_count(), verbose=False)
-        chunk_dataset(ego, chunked, a.chunk_len, keyint=a.keyint, verbose=False)
-        chunk_dataset(ego, chunked_def, a.chunk_len, keyint=None, preset='veryfast', verbose=False)
-        print(f'data ready in {time.perf_counter() - t0:.0f}s', flush=True)
-    if a.prepare_only: return
-    while not (_complete(chunked) and _complete(chunked_def)): time.sleep(2)   # other ranks wait for rank 0
-    # decode-then-crop on x264-default chunks: point a second root at the x264-default layout
-    base = root.parent/(root.name + '_x264default')
-    if rank0 and not base.exists():
-        (base/'ego4d').mkdir(parents=True)
-        for n in ('annotations', 'videos'): (base/'ego4d'/n).symlink_to((root/'ego4d'/n).resolve())
-        (base/'ego4d'/'videos_chunked').symlink_to((root/'ego4d'/'videos_chunked_x264default').resolve())
-    while not (base/'ego4d'/'videos_chunked').exists(): time.sleep(1)
-    runs = dict(fused=dict(data_root=root, fused=True), baseline=dict(data_root=base, fused=False))
-    res = dict(command=' '.join([sys.executable] + sys.argv), args=vars(a), machine_info=machine_info(), runs={})
-    rf = out/f'results_{a.tag}.json'
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    for name in [s.strip() for s in a.only.split(',') if s.strip()]:
-        n_clips = len(make_pretrain_data(runs[name]['data_root'], eval_data='none', num_frames=4, img_size=224)[0])
-        k = a.epoch_repeat or max(1, math.ceil((a.steps + 2) * a.batch_size * world / n_clips))
-        rep = dict(clips=n_clips, epoch_repeat=k, steps_per_epoch=(k * n_clips) // (a.batch_size * world))
-        # per-step (meter_window=1) timings in the history rows, so data-wait spikes are visible; the summary uses totals anyway
-        r = run_pretrain(output_dir=f'/tmp/avion_bench_runs/{a.tag}_{name}', eval_data='none', vision=a.vision, text=a.text,
-                         attn=a.attn, checkpointing=a.checkpointing, compile=a.compile, batch_size=a.batch_size, accum_freq=a.accum_freq,
-                         workers=a.workers, epochs=10**6, max_steps=a.steps, save_every=0, log_with='none', progress=False,
-                         mixed_precision='bf16', epoch_repeat=k, meter_window=1, checkpoint=False, **runs[name])
-        s = dict(r['summary'], **rep)
-        h = r['history']
-        if h:   # per-step timings (StepMeter window 1): also the steady state without the first `warmup` steps' outliers
-            import pandas as pd
-            df = pd.DataFrame(h)
-            if rank0: df.to_csv(out/f'history_{a.tag}_{name}.csv', index=False)
-            st = df.iloc[2:]
-            if len(st):
-                s.update(step_s_median=float(st['step_s'].median()), data_wait_s_median=float(st['data_wait_s'].median()),
-                         data_wait_steps_over_10pct=int((st['data_wait_s'] > 0.1 * st['step_s']).sum()),
-                         peak_gpu_mem_gb=float(df['gpu_mem_gb'].max()) if 'gpu_mem_gb' in df else None,
-                         loss_first=float(df['loss'].iloc[0]), loss_last=float(df['loss'].iloc[-1]))
-        res['runs'][name] = s
-        if rank0:
-            print(f"{a.tag} {name:9s} videos/s {s['videos_per_s']:8.1f}  step {s['step_s']:.3f}s  data wait {s['data_wait_s']:.3f}s "
-                  f"({s['data_wait_pct']:.1f}%)  MFU {s['mfu'] or 0:.1%}  peak mem {s.get('peak_gpu_mem_gb') or 0:.1f} GB  "
-                  f"epoch x{s['epoch_repeat']}", flush=True)
-            save_json(res, rf)
+        r = run_pretrain(output_dir=f'{runs_dir.name}/mask{m:g}', data_root=str(root), eval_data='none', vision=a.vision, text=a.text,
+                         num_frames=a.frames, img_size=a.size, attn=a.attn, checkpointing=a.checkpointing, compile=a.compile,
+                         batch_size=a.batch_size, workers=a.workers, chunk_len=str(a.chunk_len), epochs=10**6, max_steps=total,
+                         save_every=0, log_with='none', progress=False, mixed_precision='bf16', epoch_repeat=k, meter_window=1,
+                         checkpoint=False, mask_ratio=m, mask_mode=a.mask_mode, cpu=a.tiny)
+        s, h = r['summary'], r['history']
+        st = steady(h, a.warmup)
+        peak_b = max((x.get('gpu_mem_gb', 0.) for x in h), default=0.) * 2**30
+        row = dict(mask_ratio=m, mask_mode=a.mask_mode, **st, run_s=time.perf_counter() - t0,
+                   tokens_per_clip=s['tokens_per_clip'], tokens_total=s['tokens_total'], flops_per_video=s['flops_per_video'],
+                   flops_per_video_unmasked=s['flops_per_video_unmasked'], flops_basis=s['flops_basis'],
+                   mfu=mfu(s['flops_per_video'], st['videos_per_s'], peak) if peak else None,
+                   peak_mb=peak_b / 2**20 if cuda else None, peak_mb_per_video=peak_b / a.batch_size / 2**20 if cuda else None,
+                   act_mb_per_video=max(peak_b - static_b, 0) / a.batch_size / 2**20 if cuda else None,
+                   loss_first=h[0]['loss'], loss_last=h[-1]['loss'], clips=n_clips, epoch_repeat=k)
+        res['runs'][f'{m:g}'] = row
+        print(f"mask {m:<5g} {row['videos_per_s']:8.1f} videos/s  step {row['step_s']:.3f}s  data wait {row['data_wait_pct']:5.1f}%  "
+              f"tokens/clip {row['tokens_per_clip']:.0f}/{row['tokens_total']}  MFU {(row['mfu'] or 0):.1%}  "
+              f"peak {row['peak_mb_per_video'] or 0:.1f} MB/video ({row['act_mb_per_video'] or 0:.1f} without weights/optimizer)  "
+              f"[{row['steps']} steps after {a.warmup}, run {row['run_s']:.0f}s]", flush=True)
+    half = res['runs'].get('0.5')
+    if half:
+        hours = RECIPE_CLIPS / half['videos_per_s'] / 3600
+        res['ego4d_recipe_gpu_hours'] = hours
+        print(f"AVION ViT-B Ego4D recipe ({RECIPE_CLIPS / 1e6:.0f}M clips = 4M x 5 epochs) at mask 0.5: "
+              f"{RECIPE_CLIPS / 1e6:.0f}M / {half['videos_per_s']:.1f} videos/s / 3600 = {hours:.2f} GPU-hours on this GPU", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(res, out/'e2e_mask.json'); print(f'wrote {out/"e2e_mask.json"}', flush=True)
+    if not a.no_headline and out.resolve() == (ROOT/'benchmarks'/'pretrain').resolve():
+        mach, d = machine_short(res['machine_info']), res['data']
+        data_txt = (f"'egocentric' content ({d['source_kbps']:.0f} kb/s sources), 15-s {a.gop} chunks ({d['chunk_kbps']:.0f} kb/s), "
+                    f"{a.workers} workers; ViT-B/16 + CLIP-B text, {a.frames}x{a.size}^2, batch {a.batch_size}, bf16, "
+                    f"{'compiled' if a.compile else 'eager'}, {a.attn}, checkpointing {a.checkpointing}; {a.steps} steps after {a.warmup}")
+        items = {}
+        if half:
+            items['e2e_vps_mask50'] = (round(half['videos_per_s'], 1), f"end-to-end pretraining videos/s at mask 0.5 ({a.mask_mode}), "
+                                       f"{half['peak_mb_per_video'] or 0:.1f} MB/video peak; {data_txt}; benchmarks/pretrain/e2e_mask.json")
+            items['ego4d_recipe_gpu_hours'] = (round(res['ego4d_recipe_gpu_hours'], 2), f"20M clips (AVION ViT-B Ego4D: ~4M clips x 5 epochs) / "
+                                               f"{half['videos_per_s']:.1f} videos/s (e2e, mask 0.5) / 3600; benchmarks/pretrain/e2e_mask.json")
+        zero = res['runs'].get('0')
+        if zero and a.compile:
+            items['e2e_compile_data_wait_pct'] = (round(zero['data_wait_pct'], 2), f"data wait % of step time, compiled run at mask 0: "
+                                                  f"{zero['videos_per_s']:.1f} videos/s; {data_txt}; benchmarks/pretrain/e2e_mask.json")
+        if items:
+            update_headline(ROOT/'benchmarks'/'headline.json', items, mach, command)
+            print(f"updated benchmarks/headline.json: {', '.join(items)}", flush=True)
     return res
+
 
 if __name__ == '__main__': main()
