@@ -14,13 +14,16 @@ from torch import nn
 from .gpu_aug import GPUAugment, to_device
 from .datasets import make_cls_data
 from .schedules import make_lr_fn, param_groups
+from .core import save_json
 from .trainer import (make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
-                              make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary)
+                              make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary, UsageError,
+                              apply_eval_settings, save_run_config, eval_settings_of)
 from .train_parts import (ClipSettings, ClassifierSettings, build_classifier, classify_step, evaluate_classification,
-                                  make_eval_fn, measure_train_flops, finish_run)
+                                  make_eval_fn, measure_train_flops, finish_run, load_pretrained_arg, NO_PRETRAINED,
+                                  PE_INFLATION_CHOICES)
 
 # %% auto #0
-__all__ = ['finetune_cls', 'FinetuneCLSSettings', 'run_finetune_cls']
+__all__ = ['finetune_cls', 'FinetuneCLSSettings', 'run_finetune_cls', 'use_action_order']
 
 # %% ../nbs/41_finetune_cls.ipynb #b2ea6d55
 @dataclass
@@ -37,10 +40,12 @@ class FinetuneCLSSettings(ClipSettings, ClassifierSettings):
     wd: float = 5e-4  # SGD weight decay
     flip_p: float = 0.5  # horizontal flip probability (at decode time, fused with the crop)
     eval_every: int = 5  # validation every N epochs (0: only at the end)
-    pretrained: str = 'runs/pretrain'  # pretrained video-text model: run folder, pretrained.pt, checkpoint folder, or 'none' (random init)
+    pretrained: str = 'runs/pretrain'  # pretrained video-text model or action classifier: run folder, pretrained.pt / finetuned.pt, checkpoint folder, AVION checkpoint file, or 'none' (random init)
+    pe_inflation: str = 'auto'  # temporal PE resizing: auto (avion for an AVION checkpoint, else align_corners) | avion | align_corners
+    evaluate: bool = False  # only evaluate the --pretrained classifier (no training); settings not given come from its saved evaluation settings
     eval_data: str = 'validation'  # evaluation split: 'validation' or 'none'
     momentum: float = 0.9  # SGD momentum
-    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('validation', 'none'))
+    CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('validation', 'none'), pe_inflation=PE_INFLATION_CHOICES)
     TINY: ClassVar[dict] = dict(ClipSettings.TINY, pretrained='none', num_frames=4, drop_path=0., eval_every=1)
 
 def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_dir=None, /, **kw) -> dict:
@@ -48,18 +53,32 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     settings); returns summary, evaluations and history."""
     s = FinetuneCLSSettings.of(settings, output_dir, **kw)
     out = Path(s.output_dir)
+    pre = None if s.pretrained in NO_PRETRAINED else load_pretrained_arg(s.pretrained)
+    applied = {}
+    if pre is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
+        ev0 = pre[1].get('eval_settings') or {k: pre[1][k] for k in ('num_frames', 'img_size') if k in pre[1]}
+        s, applied = apply_eval_settings(s, ev0, keys=None if s.evaluate else ('img_size',), fixed=('img_size',),
+                                         source=f'--pretrained {s.pretrained}')
+        if s.evaluate and pre[1].get('task') != 'ek100_cls':
+            raise UsageError(f'--evaluate: --pretrained {s.pretrained} is not an action classifier (a video-text model has no action head)')
+    elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the classifier to evaluate')
     acc, mp = start_run(s)
     train_ds, eval_ds = make_cls_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=s.img_size, rrc_scale=s.rrc_scale, flip_p=s.flip_p, fused=s.fused,
                                       bad_sample=s.bad_sample, seed=s.seed)
+    order = (pre[1].get('action_order') if pre is not None else None) or 'numeric'
+    if order != 'numeric': use_action_order(train_ds, eval_ds, order)     # an AVION classifier's outputs: LaViLa's order
     A = len(train_ds.vocab)
     model, mcfg, info = build_classifier(s.pretrained, A, dropout=s.dropout, num_frames=s.num_frames, img_size=s.img_size,
                                          vision=s.vision, text=s.text, embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn,
-                                         checkpointing=s.checkpointing, drop_path=s.drop_path)
+                                         checkpointing=s.checkpointing, drop_path=s.drop_path, pe_inflation=s.pe_inflation, state=pre)
+    run_cfg = dict(settings_dict(s), pe_inflation=info['pe_inflation'], pretrained_format=info['format'], action_order=order,
+                   eval_settings_from_pretrained=applied)
+    if s.evaluate: return _evaluate_pretrained(acc, s, model, mcfg, info, run_cfg, eval_ds)
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     opt = torch.optim.SGD(param_groups(model, s.wd, layer_decay=s.layer_decay), lr=s.lr, momentum=s.momentum)
-    model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
+    model, opt, state, ck = setup_training(acc, model, opt, out, run_cfg, mcfg, resume=s.resume, keep=s.keep,
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
     if s.compile: model = torch.compile(model)
@@ -93,6 +112,34 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     if eval_fn is not None and (s.eval_every or state.epoch >= s.epochs): eval_fn(state.epoch, 'eval_final')
     finish_run(acc, raw, mcfg, out, summary)
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)
+
+def use_action_order(train_ds, eval_ds=None, order: str = 'lavila') -> None:
+    """Relabel EK-100 CLS datasets (in place) with the action vocabulary of AVION's/LaViLa's classifiers: the (verb, noun)
+    pairs of EPIC_100_train.csv and EPIC_100_validation.csv sorted as 'verb:noun' strings (`avion_nb.interop.avion_action_vocab`)."""
+    import pandas as pd
+    from avion_nb.datasets import ActionVocab
+    from avion_nb.metrics import build_action_vocab
+    tr_csv = Path(train_ds.table.source); dfs = [pd.read_csv(tr_csv)]
+    if (tr_csv.parent/'EPIC_100_validation.csv').exists(): dfs.append(pd.read_csv(tr_csv.parent/'EPIC_100_validation.csv'))
+    vocab = ActionVocab(build_action_vocab(*dfs, order=order), f'{order} order of {tr_csv.parent}')
+    for ds in (train_ds, eval_ds):
+        if ds is None: continue
+        ds.vocab, ds.num_classes = vocab, len(vocab)
+        ds.table.labels['action'] = vocab.encode(ds.table.labels['verb'], ds.table.labels['noun'])
+
+def _evaluate_pretrained(acc, s: FinetuneCLSSettings, model, mcfg: dict, info: dict, run_cfg: dict, eval_ds) -> dict:
+    "`--evaluate`: EK-100 action classification of the `--pretrained` classifier as it is (eval_pretrained.json, config.json, summary.json)."
+    if eval_ds is None: raise UsageError('--evaluate needs an evaluation split (--eval_data validation)')
+    out = Path(s.output_dir)
+    save_run_config(acc, out, dict(run_cfg, model=mcfg, eval_settings=eval_settings_of(run_cfg)))
+    model = acc.prepare(model)
+    r = evaluate_classification(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
+                                aug=GPUAugment(train=False), progress=s.progress)
+    r.update(pretrained=info['source'], num_frames=s.num_frames, img_size=s.img_size, action_order=run_cfg['action_order'])
+    if acc.is_main_process: save_json(r, out/'eval_pretrained.json'); save_json(r, out/'summary.json')
+    acc.print('[eval_pretrained] ' + '  '.join(f'{k} {v:.2f}' for k, v in r.items() if k.startswith(('verb_top1', 'noun_top1', 'action_top'))))
+    acc.end_training()
+    return dict(summary=r, evals={'eval_pretrained': r}, history=[], output_dir=str(out), model_config=mcfg)
 
 # %% ../nbs/41_finetune_cls.ipynb #13003c96
 finetune_cls = make_cli(FinetuneCLSSettings, run_finetune_cls, 'finetune_cls')
