@@ -114,6 +114,7 @@ def main():
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny data, model and steps, all output in a temp folder')
     a = p.parse_args()
     masks = [float(x) for x in a.masks.split(',') if x.strip()]
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1: p.error('one process (one GPU) only: the runs, files and headline are single-GPU figures')
     if any(not 0 <= m < 1 for m in masks): p.error(f'--masks: ratios must be in [0, 1), got {a.masks}')
     tmp = None
     if a.tiny:
