@@ -18,19 +18,19 @@ from .vit import VideoViT, ViTConfig, vit_config
 from .gpu_aug import GPUAugment
 from .schedules import make_lr_fn, param_groups
 from .trainer import (UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit,
-                              make_train_loader, device_loader_fn, check_batch)
+                              make_train_loader, device_loader_fn, check_batch, apply_eval_settings, save_run_config,
+                              eval_settings_of, one_line)
 from .train_parts import (ClassifierSettings, VideoClassifier, load_weights, classify_step, evaluate_classification,
-                                  make_eval_fn, finish_run, NO_PRETRAINED)
-from .videomae import MAEClipDataset, videomae_encoder_config, peak_lr, IMAGENET_MEAN, IMAGENET_STD
+                                  make_eval_fn, finish_run, NO_PRETRAINED, PE_INFLATION_CHOICES)
+from .videomae import MAEClipDataset, MAEEncoder, videomae_encoder_config, peak_lr, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['TINY_FINETUNE', 'videomae_finetune', 'load_videomae_encoder', 'videomae_classifier', 'load_encoder',
-           'VideoMAEFinetuneSettings', 'run_videomae_finetune']
+__all__ = ['AVION_VIDEOMAE', 'TINY_FINETUNE', 'videomae_finetune', 'load_videomae_encoder', 'videomae_source',
+           'videomae_classifier', 'load_encoder', 'VideoMAEFinetuneSettings', 'run_videomae_finetune']
 
 # %% ../nbs/51_videomae_finetune.ipynb #5fda02c5
-def load_videomae_encoder(path) -> tuple[ViTConfig, dict]:
-    "(ViTConfig, encoder state dict) from `encoder.pt`, a `videomae_pretrain` run folder, or one of its checkpoints."
-    sd, cfg = load_weights(path, names=('encoder.pt',))
+def _encoder_of(sd: dict, cfg: dict, path) -> tuple[ViTConfig, dict]:
+    cfg = {k: v for k, v in cfg.items() if k != 'eval_settings'}
     if 'encoder' in cfg.get('model', {}):                      # a pretraining checkpoint: the whole VideoMAE
         enc = {k[len('encoder.'):]: v for k, v in sd.items() if k.startswith('encoder.')}
         if not enc: raise ValueError(f'{path}: the checkpoint has no encoder.* weights (not a VideoMAE pretraining checkpoint)')
@@ -39,24 +39,66 @@ def load_videomae_encoder(path) -> tuple[ViTConfig, dict]:
         raise ValueError(f'{path}: not a VideoMAE encoder file (expected the encoder.pt written by videomae_pretrain)')
     return ViTConfig(**cfg), sd
 
+def load_videomae_encoder(path) -> tuple[ViTConfig, dict]:
+    "(ViTConfig, encoder state dict) from `encoder.pt`, a `videomae_pretrain` run folder, or one of its checkpoints."
+    sd, cfg = load_weights(path, names=('encoder.pt',))
+    return _encoder_of(sd, cfg, path)
+
+AVION_VIDEOMAE = ('avion_videomae_pretrain', 'avion_videomae_cls')
+
+def videomae_source(path) -> dict:
+    """What a VideoMAE `--pretrained` holds: dict(format, classifier, eval_settings, ...). format: 'encoder' (our
+    `encoder.pt`, pretraining run or checkpoint), 'classifier' (our `finetuned.pt`, fine-tuning run or checkpoint), or
+    AVION's `avion_videomae_pretrain` / `avion_videomae_cls` checkpoint files (read with the safe allow-list loader of
+    `avion_nb.interop`). eval_settings: those saved with it (AVION's: `avion_eval_settings` of its args)."""
+    from avion_nb.interop import load_checkpoint_file, split_checkpoint, avion_format, convert_avion_state_dict, avion_eval_settings
+    p = Path(path)
+    if not p.exists(): raise FileNotFoundError(f'pretrained weights not found: {p}')
+    if p.is_file():
+        try: obj = load_checkpoint_file(p)
+        except ValueError as e: raise UsageError(one_line(e)) from None
+        fmt = None
+        if isinstance(obj, dict) and not ('config' in obj and 'state_dict' in obj):
+            try: fmt = avion_format(split_checkpoint(obj)[0])
+            except NotImplementedError as e: raise UsageError(f'{p}: {e}') from None
+            except (TypeError, ValueError): fmt = None
+        if fmt is not None:
+            if fmt not in AVION_VIDEOMAE: raise UsageError(f'--pretrained {p}: an AVION {fmt} checkpoint, not a VideoMAE model')
+            _, conv = convert_avion_state_dict(obj)
+            ev = avion_eval_settings(conv) or {k: conv['encoder'][k] for k in ('num_frames', 'img_size')}
+            return dict(format=fmt, classifier=fmt == 'avion_videomae_cls', eval_settings=ev, obj=obj, num_classes=conv.get('num_classes'))
+    sd, cfg = load_weights(p, names=('finetuned.pt', 'encoder.pt'))
+    cfg0 = cfg.get('model', cfg) if 'encoder' not in cfg and 'width' not in cfg else cfg
+    if isinstance(cfg0.get('encoder'), dict) and 'num_classes' in cfg0:           # one of our fine-tuned classifiers
+        ev = cfg.get('eval_settings') or {k: cfg0['encoder'][k] for k in ('num_frames', 'img_size')}
+        return dict(format='classifier', classifier=True, eval_settings=ev, sd=sd, cfg=cfg0, num_classes=cfg0['num_classes'])
+    enc_cfg, enc_sd = _encoder_of(sd, cfg, p)
+    ev = cfg.get('eval_settings') or dict(num_frames=enc_cfg.num_frames, img_size=enc_cfg.img_size)
+    return dict(format='encoder', classifier=False, eval_settings=ev, enc_cfg=enc_cfg, enc_sd=enc_sd)
+
 # %% ../nbs/51_videomae_finetune.ipynb #731b4250
 def videomae_classifier(encoder: ViTConfig | str, num_classes: int, *, drop_path: float = 0.1, dropout: float = 0.5,
-                        init_scale: float = 1e-3, attn: str | None = None, checkpointing: str | None = None) -> VideoClassifier:
-    "A mean-pooled VideoMAE encoder + `VideoClassifier` head: [B, C, T, H, W] -> logits [B, num_classes]."
+                        init_scale: float = 1e-3, attn: str | None = None, checkpointing: str | None = None,
+                        arch: dict | None = None) -> VideoClassifier:
+    """A mean-pooled VideoMAE encoder + `VideoClassifier` head: [B, C, T, H, W] -> logits [B, num_classes]. `arch`:
+    `MAEEncoder` options (AVION's VideoMAE: `pos='sincos1d_interleaved'`, `fc_norm=True`; see `avion_nb.interop`)."""
     cfg = encoder if isinstance(encoder, ViTConfig) else videomae_encoder_config(encoder)
     over = dict(drop_path=drop_path, head_drop=0., pool='mean', output_dim=None)
     if attn: over['attn'] = attn
     if checkpointing: over['checkpointing'] = checkpointing
-    return VideoClassifier(VideoViT(vit_config(cfg, **over)), num_classes, dropout, init_std=.02, init_scale=init_scale)
+    vis = MAEEncoder(vit_config(cfg, **over), **arch) if arch else VideoViT(vit_config(cfg, **over))
+    return VideoClassifier(vis, num_classes, dropout, init_std=.02, init_scale=init_scale)
 
-def load_encoder(model: VideoClassifier, state_dict: dict) -> VideoClassifier:
-    "Load pretrained encoder weights into `model.visual` (all keys must match; the temporal embedding is resized if needed)."
+def load_encoder(model: VideoClassifier, state_dict: dict, pe_inflation: str = 'align_corners') -> VideoClassifier:
+    """Load pretrained encoder weights into `model.visual` (all keys must match; the temporal embedding is resized with
+    `pe_inflation` if needed; an `MAEEncoder`'s new `fc_norm` may be missing: AVION's fine-tuning starts it fresh)."""
     sd = dict(state_dict)
     te = sd.get('temporal_embed')
-    if te is not None and te.shape != model.visual.temporal_embed.shape:
+    if te is not None and model.visual.temporal_embed is not None and te.shape != model.visual.temporal_embed.shape:
         from avion_nb.vit import _interp_pe_t
-        sd['temporal_embed'] = _interp_pe_t(te, model.visual.temporal_embed.shape[0]).clone()
+        sd['temporal_embed'] = _interp_pe_t(te, model.visual.temporal_embed.shape[0], pe_inflation).clone()
     missing, unexpected = model.visual.load_state_dict(sd, strict=False)
+    if getattr(model.visual, 'use_fc_norm', False): missing = [k for k in missing if not k.startswith('fc_norm.')]
     if missing or unexpected: raise ValueError(f'pretrained encoder does not match: missing {missing}, unexpected {unexpected}')
     return model
 
@@ -79,7 +121,9 @@ class VideoMAEFinetuneSettings(ClassifierSettings):
     log_every: int = 10  # tracker logging period in steps
     save_every_epochs: int = 5  # checkpoint every N epochs (0: only at the end)
     keep: int = 2  # checkpoints kept (the newest, of every kind)
-    pretrained: str = 'none'  # encoder.pt / pretraining run folder / checkpoint folder ('none' or '': train from scratch)
+    pretrained: str = 'none'  # encoder.pt / pretraining run folder / checkpoint folder, a fine-tuned classifier (finetuned.pt, run, checkpoint), an AVION VideoMAE checkpoint file ('none' or '': train from scratch)
+    pe_inflation: str = 'auto'  # temporal PE resizing of a learned table: auto (= align_corners) | avion | align_corners (AVION's VideoMAE: a fixed table, nothing to resize)
+    evaluate: bool = False  # only evaluate the --pretrained classifier (no training); settings not given come from its saved evaluation settings
     cutmix: float = 1.0  # CutMix Beta parameter (0: off)
     layer_decay: float = 0.75  # layer-wise lr decay
     train_split: str = 'train'  # training list
@@ -90,6 +134,7 @@ class VideoMAEFinetuneSettings(ClassifierSettings):
     sample_stride: int = 4  # frames between sampled frames
     init_scale: float = 1e-3  # head init scale
     blr: float = 1e-3  # base learning rate per 256 clips
+    CHOICES: ClassVar[dict] = dict(ClassifierSettings.CHOICES, pe_inflation=PE_INFLATION_CHOICES)
     TINY: ClassVar[dict] = dict(vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, batch_size=4, epochs=3, warmup_epochs=0,
                                 workers=0, mixed_precision='no', log_with='none', lr=2e-3, save_every_epochs=0, eval_every=0)
 
@@ -99,34 +144,67 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
     "VideoMAE fine-tuning with `VideoMAEFinetuneSettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
     s = VideoMAEFinetuneSettings.of(settings, output_dir, **kw)
     out = Path(s.output_dir)
+    src = None if (s.pretrained in NO_PRETRAINED or not s.pretrained) else videomae_source(s.pretrained)
+    applied = {}
+    if src is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
+        fixed = () if src['format'] in AVION_VIDEOMAE else ('img_size',)   # AVION's fixed sin-cos table fits any clip size
+        s, applied = apply_eval_settings(s, src['eval_settings'], keys=None if s.evaluate else ('img_size',), fixed=fixed,
+                                         source=f'--pretrained {s.pretrained}')
+        if s.evaluate and not src['classifier']:
+            raise UsageError(f'--evaluate: --pretrained {s.pretrained} is a pretrained encoder, not a classifier (no head to evaluate)')
+    elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the classifier to evaluate')
     acc, mp = start_run(s)
-    scratch = s.pretrained in NO_PRETRAINED or not s.pretrained
-    if not scratch:
-        enc_cfg, enc_sd = load_videomae_encoder(s.pretrained)
-        enc_cfg = vit_config(enc_cfg, num_frames=s.num_frames, img_size=s.img_size)
+    enc_sd, head_sd, arch = None, None, None
+    pe = 'none' if src is not None and src['format'] in AVION_VIDEOMAE else ('align_corners' if s.pe_inflation == 'auto' else s.pe_inflation)
+    if src is None:
+        enc_cfg = videomae_encoder_config(s.vision or 'vit_b16', img_size=s.img_size, patch_size=s.patch_size,
+                                          tubelet=s.tubelet, num_frames=s.num_frames)
+    elif src['format'] in AVION_VIDEOMAE:    # the fixed table is built for this run's clips (as AVION does): nothing to inflate
+        from avion_nb.interop import avion_videomae_encoder, convert_avion_state_dict
+        enc_cfg, enc_sd, arch = avion_videomae_encoder(src['obj'], num_frames=s.num_frames, img_size=s.img_size)
+        if src['classifier']:
+            full, _ = convert_avion_state_dict(src['obj'], num_frames=s.num_frames, img_size=s.img_size)
+            head_sd = {k[5:]: v for k, v in full.items() if k.startswith('head.')}
+    elif src['format'] == 'encoder': enc_cfg, enc_sd = vit_config(src['enc_cfg'], num_frames=s.num_frames, img_size=s.img_size), src['enc_sd']
     else:
-        enc_cfg, enc_sd = videomae_encoder_config(s.vision or 'vit_b16', img_size=s.img_size, patch_size=s.patch_size,
-                                                  tubelet=s.tubelet, num_frames=s.num_frames), None
+        c = src['cfg']; arch = c.get('encoder_arch')
+        enc_cfg = vit_config(ViTConfig(**c['encoder']), num_frames=s.num_frames, img_size=s.img_size)
+        enc_sd = {k[7:]: v for k, v in src['sd'].items() if k.startswith('visual.')}
+        head_sd = {k[5:]: v for k, v in src['sd'].items() if k.startswith('head.')}
     kw = dict(video_dir=s.video_dir or None, chunk_len=s.chunk_len, num_frames=s.num_frames, stride=s.sample_stride,
               size=s.img_size, fused=s.fused, seed=s.seed)
     tr = MAEClipDataset.kinetics(s.data_root, s.train_split, train=True, rrc_scale=s.rrc_scale, flip_p=s.flip_p,
                                  bad_sample=s.bad_sample, **kw)
     va = MAEClipDataset.kinetics(s.data_root, s.val_split, train=False, bad_sample='raise', **kw)
     C = tr.num_classes
+    if head_sd is not None and src['num_classes'] != C:
+        raise UsageError(f'--pretrained {s.pretrained}: its head has {src["num_classes"]} classes, the data has {C}')
     model = videomae_classifier(enc_cfg, C, drop_path=s.drop_path, dropout=s.dropout, init_scale=s.init_scale, attn=s.attn,
-                                checkpointing=s.checkpointing)
-    if enc_sd is not None: load_encoder(model, enc_sd)
+                                checkpointing=s.checkpointing, arch=arch)
+    if enc_sd is not None: load_encoder(model, enc_sd, pe)
+    if head_sd is not None: model.head.load_state_dict(head_sd)
+    cfg = dict(encoder=asdict(enc_cfg), num_classes=C, **({'encoder_arch': arch} if arch else {}))
+    run_cfg = dict(settings_dict(s), pe_inflation=pe, pretrained_format=src and src['format'], eval_settings_from_pretrained=applied)
+    norm = GPUAugment(train=False, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    if s.evaluate:
+        save_run_config(acc, out, dict(run_cfg, model=cfg, eval_settings=eval_settings_of(run_cfg)))
+        r = evaluate_classification(acc, acc.prepare(model), va, batch_size=s.eval_batch_size, num_workers=s.workers, aug=norm,
+                                    progress=s.progress)
+        r.update(pretrained=s.pretrained, num_frames=s.num_frames, img_size=s.img_size, sample_stride=s.sample_stride)
+        if acc.is_main_process: save_json(r, out/'eval_pretrained.json'); save_json(r, out/'summary.json')
+        acc.print('[eval_pretrained] ' + '  '.join(f'{k} {v:.2f}' for k, v in r.items() if k in ('top1', 'top5')))
+        acc.end_training()
+        return dict(final_eval=r, evaluate=True, output_dir=str(out))
     loader, spe = make_train_loader(acc, tr, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)
     opt = torch.optim.AdamW(param_groups(model, s.wd, layer_decay=s.layer_decay), lr=peak, betas=s.betas, eps=s.eps)
-    cfg = dict(encoder=asdict(enc_cfg), num_classes=C)
-    model, opt, state, ck = setup_training(acc, model, opt, out, dict(settings_dict(s), global_batch=global_bs, peak_lr=peak,
+    model, opt, state, ck = setup_training(acc, model, opt, out, dict(run_cfg, global_batch=global_bs, peak_lr=peak,
                                                                        steps_per_epoch=spe, train_clips=len(tr), val_clips=len(va),
                                                                        num_classes=C, num_processes=acc.num_processes),
                                            cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
+    raw = acc.unwrap_model(model)
     if s.compile: model = torch.compile(model)
-    norm = GPUAugment(train=False, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
     def step_fn(b):
         check_batch(acc, b)                                  # the same bad-batch policy as every trainer
@@ -149,7 +227,7 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
     summary.update(final_eval=final, evals=[dict(v, name=k) for k, v in evals.items()], global_batch=global_bs, peak_lr=peak,
                    steps_per_epoch=spe, pretrained=s.pretrained, output_dir=str(out))
     if acc.is_main_process: save_json(history, out/'history.json')
-    finish_run(acc, None, None, out, dict(summary, machine=machine_info()), weights_name=None)
+    finish_run(acc, raw, cfg, out, dict(summary, machine=machine_info()), weights_name='finetuned.pt')
     return summary
 
 # %% ../nbs/51_videomae_finetune.ipynb #7f3ece90
