@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_datasets.ipynb #e0ce2101
 from __future__ import annotations
-import os, re, ast, math, pickle, functools, warnings, itertools
+import os, re, ast, math, pickle, functools, warnings, itertools, inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Sequence
@@ -291,11 +291,23 @@ class SkippedSample:
     info: str
     error: str
 
+def _rows_view(vs) -> torch.Tensor | None:
+    "If tensors `vs` are consecutive contiguous rows of one storage: a [len(vs), ...] view of them, else None."
+    v0 = vs[0]
+    if not (torch.is_tensor(v0) and v0.is_contiguous()): return None
+    st, n, off = v0.untyped_storage(), v0.numel(), v0.storage_offset()
+    for k, v in enumerate(vs):
+        if not (torch.is_tensor(v) and v.dtype == v0.dtype and v.shape == v0.shape and v.is_contiguous()
+                and v.untyped_storage().data_ptr() == st.data_ptr() and v.storage_offset() == off + k * n): return None
+    return v0.new_empty(0).set_(st, off, (len(vs), *v0.shape))
+
 def collate_clips(samples: list) -> dict:
     "Stack dict samples (uint8 clips, token ids, labels; strings become lists), dropping and counting SkippedSample markers."
     kept = [s for s in samples if not isinstance(s, SkippedSample)]
     skipped = [s for s in samples if isinstance(s, SkippedSample)]
-    batch = default_collate(kept) if kept else {}
+    video = _rows_view([s['video'] for s in kept]) if kept and all(isinstance(s, dict) and 'video' in s for s in kept) else None
+    if video is not None: batch = {'video': video, **default_collate([{k: v for k, v in s.items() if k != 'video'} for s in kept])}
+    else: batch = default_collate(kept) if kept else {}
     batch['n_skipped'] = len(skipped)
     batch['skipped'] = [f'sample {s.index} ({s.info}): {s.error}' for s in skipped]
     return batch
@@ -374,7 +386,13 @@ def make_loader(dataset, batch_size: int, *, num_workers: int = 0, shuffle: bool
 
 # %% ../nbs/04_datasets.ipynb #874975c3
 from .decode import (read_clip, video_info, VideoReadError, RandomResizedCrop, ShortSideRandomCrop,
-                             ShortSideCenterCrop, FullFrame)
+                             ShortSideCenterCrop, FullFrame, OpenVideoCache)
+
+def _batch_buffer(shape, dtype=torch.uint8) -> torch.Tensor:
+    "An empty tensor for a batch: in shared memory inside a DataLoader worker (sent to the main process without a copy)."
+    if torch.utils.data.get_worker_info() is None: return torch.empty(shape, dtype=dtype)
+    st = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(st, 0, shape)
 
 class SampleReadError(VideoReadError):
     "A VideoReadError re-raised by a dataset with the sample index and its annotation (file, line, id, window)."
@@ -401,13 +419,21 @@ class ClipDataset(Dataset):
     def __init__(self, table: ClipTable, video_dir, *, train: bool = True, num_frames: int = 4, ext: str = 'mp4',
                  chunk_len: float | None = None, crop='auto', size: int = 224, short_side: int | None = None,
                  rrc_scale=(0.5, 1.0), flip_p: float = 0.0, fused: bool = True, bad_sample: str = 'raise',
-                 seed: int = 0, check_videos: bool = True, min_window: float = 1e-3):
+                 seed: int = 0, check_videos: bool = True, min_window: float = 1e-3, snap: int = 0, open_cache: int = 4,
+                 batch_memory: bool = True):
+        """snap: take the nearest reference frame within `snap` frames (reference-lattice GOPs: no B-frame decoded; 0 =
+        exact frames). open_cache: open containers kept per process (`OpenVideoCache`; 0 = none). batch_memory: a
+        DataLoader batch is decoded straight into one batch tensor (`__getitems__`). `stats`: set to a dict to count
+        this process's decoding work (frames decoded, seeks, ...)."""
         if bad_sample not in BAD_SAMPLE_POLICIES: raise ValueError(f'bad_sample must be one of {BAD_SAMPLE_POLICIES}, got {bad_sample!r}')
         if num_frames < 1: raise ValueError(f'num_frames must be >= 1, got {num_frames}')
         self.table, self.video_dir, self.train, self.num_frames = table, Path(video_dir), train, num_frames
         self.ext, self.chunk_len, self.fused, self.bad_sample, self.seed = ext.lstrip('.'), chunk_len, fused, bad_sample, seed
         self.crop = make_crop(crop, train=train, size=size, short_side=short_side, rrc_scale=rrc_scale, flip_p=flip_p)
         self.min_window, self.epoch = min_window, 0
+        if snap < 0 or open_cache < 0: raise ValueError(f'snap and open_cache must be >= 0, got {snap}, {open_cache}')
+        self.snap, self.open_cache, self.batch_memory, self.stats = int(snap), int(open_cache), bool(batch_memory), None
+        self._cache = OpenVideoCache(self.open_cache) if self.open_cache else None   # per process: empty after fork/pickle
         if check_videos: self.check_videos()
 
     def __len__(self): return len(self.table)
@@ -444,23 +470,47 @@ class ClipDataset(Dataset):
         if not -len(self) <= i < len(self): raise IndexError(f'index {i} out of range for {len(self)} samples')
         return int(epoch), i % len(self)
 
-    def read_video(self, i: int, generator=None, window=None) -> torch.Tensor:
-        "Decode sample `i`'s clip (in `window`, default `self.window(i)`), uint8 [T, H, W, 3]; raises VideoReadError."
+    def read_kw(self) -> dict:
+        "The reading settings passed to `read_clip` (layout, crop, fused, snap, the open-container cache, stats)."
+        return dict(ext=self.ext, chunk_len=self.chunk_len, crop=self.crop, fused=self.fused, snap=getattr(self, 'snap', 0),
+                    cache=getattr(self, '_cache', None), stats=getattr(self, 'stats', None))
+
+    def read_video(self, i: int, generator=None, window=None, out=None) -> torch.Tensor:
+        """Decode sample `i`'s clip (in `window`, default `self.window(i)`), uint8 [T, H, W, 3]; raises VideoReadError.
+        `out`: write the frames into this tensor (a row of a batch) and return it."""
         s, e = self.window(i, generator) if window is None else window
-        return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, ext=self.ext, chunk_len=self.chunk_len,
-                         crop=self.crop, fused=self.fused, jitter=self.train, generator=generator)
+        return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, jitter=self.train, generator=generator,
+                         out=out, **self.read_kw())
 
     def targets(self, i: int, generator) -> dict:
         "Per-sample targets (text tokens, labels); overridden by subclasses."
         return {}
 
-    def __getitem__(self, key):
+    def __getitem__(self, key): return self._sample(key)
+
+    def __getitems__(self, keys) -> list:
+        """The samples of a DataLoader batch, their clips decoded straight into consecutive rows of ONE uint8 batch tensor
+        (in shared memory inside a worker), which `collate_clips` passes on as a view: per frame one copy from the
+        converter into the memory that goes to the main process (instead of a clip stack, then a batch stack)."""
+        if not getattr(self, 'batch_memory', False) or 'out' not in inspect.signature(self.read_video).parameters:
+            return [self[k] for k in keys]
+        res, buf, j = [], None, 0
+        for key in keys:
+            smp = self._sample(key, None if buf is None else buf[j])
+            if not isinstance(smp, SkippedSample):
+                if buf is None:   # the first clip gives the shape: one batch buffer, the clip copied into row 0
+                    buf = _batch_buffer((len(keys), *smp['video'].shape)); buf[0].copy_(smp['video']); smp['video'] = buf[0]
+                j += 1   # a skipped sample's row is reused: the kept clips stay consecutive
+            res.append(smp)
+        return res
+
+    def _sample(self, key, out=None):
         epoch, i = self._key(key)
         g = sample_generator(self.seed, epoch, i)
         s = e = float('nan')
         try:
             s, e = self.window(i, g)
-            video = self.read_video(i, g, (s, e))
+            video = self.read_video(i, g, (s, e)) if out is None else self.read_video(i, g, (s, e), out=out)
         except VideoReadError as err:
             info = f'{self.table.describe(i)}, window [{s:.3f}, {e:.3f}] s'
             if self.bad_sample == 'raise':
@@ -470,7 +520,8 @@ class ClipDataset(Dataset):
 
     def __repr__(self):
         return (f'{type(self).__name__}({len(self)} clips from {Path(self.table.source).name}, train={self.train}, '
-                f'T={self.num_frames}, crop={self.crop}, fused={self.fused}, chunk_len={self.chunk_len}, bad_sample={self.bad_sample!r})')
+                f'T={self.num_frames}, crop={self.crop}, fused={self.fused}, chunk_len={self.chunk_len}, bad_sample={self.bad_sample!r}'
+                + (f', snap={self.snap}' if getattr(self, 'snap', 0) else '') + ')')
 
 # %% ../nbs/04_datasets.ipynb #96e2af99
 @functools.lru_cache(maxsize=None)

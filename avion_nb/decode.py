@@ -5,6 +5,7 @@
 # %% ../nbs/03_decode.ipynb #c90a0573
 from __future__ import annotations
 import math, bisect, os
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,7 @@ import av
 __all__ = ['TIE', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video', 'VideoInfo',
            'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
            'RandomResizedCrop', 'ShortSideRandomCrop', 'ShortSideCenterCrop', 'crop_resize_flip', 'swscale_flags',
-           'FusedCrop', 'psnr', 'video_path', 'read_frames_at', 'chunk_path', 'read_clip']
+           'FusedCrop', 'psnr', 'video_path', 'read_frames_at', 'chunk_path', 'read_clip', 'OpenVideoCache']
 
 # %% ../nbs/03_decode.ipynb #fd894c21
 class VideoReadError(Exception):
@@ -303,7 +304,8 @@ class FusedCrop:
                 x, y, w, h = (b.x, b.y, b.w, b.h) if k == 0 else (b.x // sx, b.y // sy, -(-b.w // sx), -(-b.h // sy))
                 d[:h, :w] = s[y:y + h, x:x + w]
             src.colorspace, src.color_range = fr.colorspace, fr.color_range
-        out = self.reformatter.reformat(src, b.out_w, b.out_h, 'rgb24', interpolation=self.interpolation).to_ndarray()
+        o = self.reformatter.reformat(src, b.out_w, b.out_h, 'rgb24', interpolation=self.interpolation)
+        out = _planes(o)[0][:, :3 * o.width].reshape(o.height, o.width, 3)   # a view of the converter's buffer
         return out[:, ::-1] if b.flip else out
 
 def _full_rgb(fr) -> np.ndarray: return fr.to_ndarray(format='rgb24')
@@ -364,7 +366,7 @@ def _decode_targets(s, pk, want, convert, path, times, strategy='smart', skip_no
             if fr.pts in want and fr.pts not in got:
                 if fr.is_corrupt: raise VideoReadError(path, f'decoder flagged the frame at pts {fr.pts} as corrupt', times)
                 got[fr.pts] = convert(fr)
-    pos, dirty, n_dec, n_skip = 0, False, 0, 0
+    pos, dirty, n_dec, n_skip, n_nr = 0, False, 0, 0, 0
     try:
         for st, ts in groups:
             if pos < st:                       # a keyframe lies before the next target: jump, don't decode forward
@@ -374,7 +376,9 @@ def _decode_targets(s, pk, want, convert, path, times, strategy='smart', skip_no
                 p = pk[pos]; pos += 1
                 if skip:
                     cc.skip_frame = 'DEFAULT' if p.pts in want else 'NONREF'
-                    if count_skips and p.pts not in want and _h264_nonref(p): n_skip += 1
+                    if count_skips and _h264_nonref(p):
+                        if p.pts in want: n_nr += 1
+                        else: n_skip += 1
                 take(cc.decode(p)); n_dec += 1; dirty = True
             if not ts <= got.keys():           # end of the window: drain the reorder buffer
                 if skip: cc.skip_frame = 'DEFAULT'
@@ -388,6 +392,7 @@ def _decode_targets(s, pk, want, convert, path, times, strategy='smart', skip_no
         stats['packets_fed'] = stats.get('packets_fed', 0) + n_dec
         stats['nonref_skipped'] = stats.get('nonref_skipped', 0) + n_skip
         stats['frames_decoded'] = stats.get('frames_decoded', 0) + n_dec - n_skip
+        if count_skips: stats['nonref_decoded'] = stats.get('nonref_decoded', 0) + n_nr   # wanted B-frames (snap avoids them)
     missing = sorted(set(want) - got.keys())
     if missing: raise VideoReadError(path, f'decoder returned no frame for pts {missing[:4]} (corrupt stream?)', times)
     return got
@@ -446,13 +451,28 @@ def _resolve_box(crop, width: int, height: int, generator=None) -> CropBox | Non
     box = crop if isinstance(crop, CropBox) else crop.sample(width, height, generator)
     return box.aligned(width, height)
 
+def _write_rows(out, frames, path, times):
+    "Copy each frame (numpy [H, W, 3], any strides) into its row of `out` (uint8 tensors [H, W, 3]): the only copy."
+    if len(out) != len(frames): raise ValueError(f'out has {len(out)} rows for {len(frames)} frames')
+    for o, f in zip(out, frames):
+        if tuple(o.shape) != f.shape or o.dtype != torch.uint8:
+            raise ValueError(f'{path}: out row {tuple(o.shape)} {o.dtype} does not fit the frame {f.shape} uint8 (clips of '
+                             f'one batch must have one size)')
+        np.copyto(o.numpy(), f)
+
 def _read_open(c, s, path, times, box, fused=True, strategy='smart', skip_nonref=True, interpolation='BILINEAR+FULL_CHR_H_INT',
-               stats=None, origin=None, picked=None, snap: int = 0) -> torch.Tensor:
+               stats=None, origin=None, picked=None, snap: int = 0, out=None) -> torch.Tensor | None:
+    """The clip as uint8 [T, H, W, 3]; with `out` (T row tensors [H, W, 3], e.g. a slice of a batch in shared memory)
+    each frame is written straight into its row (one copy from the converter's buffer) and None is returned."""
     if fused:
-        return torch.from_numpy(np.stack(_read_frames(c, s, path, times, FusedCrop(box, interpolation), strategy,
-                                                      skip_nonref, stats=stats, origin=origin, picked=picked, snap=snap)))
+        fr = _read_frames(c, s, path, times, FusedCrop(box, interpolation), strategy, skip_nonref, stats=stats, origin=origin,
+                          picked=picked, snap=snap)
+        if out is None: return torch.from_numpy(np.stack(fr))
+        _write_rows(out, fr, path, times); return None
     frames = _read_frames(c, s, path, times, _full_rgb, strategy, skip_nonref, stats=stats, origin=origin, picked=picked, snap=snap)
-    return crop_resize_flip(torch.from_numpy(np.stack(frames)), box)
+    x = crop_resize_flip(torch.from_numpy(np.stack(frames)), box)
+    if out is None: return x
+    _write_rows(out, list(x.numpy()), path, times); return None
 
 
 # %% ../nbs/03_decode.ipynb #a3f1c9e2
@@ -469,19 +489,30 @@ def _check_times(path, times):
     for t in times:
         if not t >= 0: raise VideoReadError(path, 'negative or NaN timestamp', times)
 
-def _read_whole(path, times, crop, generator, threads, kw, window=None):
+def _open(path, threads, times, cache):
+    "(container, stream, owned): opened here (the caller closes it) or lent by `cache` (an `OpenVideoCache`)."
+    if cache is None: return (*open_video(path, threads, times), True)
+    return (*cache.open(path, threads, times), False)
+
+def _release(opened, cache, ok: bool, threads):
+    "Close what was opened here; give lent containers back (one whose read failed is dropped: its state is unknown)."
+    for path, (c, _, own) in opened.items():
+        if own: c.close()
+        else: cache.give_back(path, threads, ok)
+
+def _read_whole(path, times, crop, generator, threads, kw, window=None, cache=None, out=None):
     "(frames, ClipInfo) from one video file; `window` = (start, end) is checked against the file's end."
-    c, s = open_video(path, threads, times)
+    c, s, own = _open(path, threads, times, cache); ok = False
     try:
         if window is not None: _check_window_end(s, path, window[0], window[1], window[1])
         box, pk = _resolve_box(crop, s.width, s.height, generator), {}
-        frames = _read_open(c, s, path, times, box, picked=pk, **kw)
+        frames = _read_open(c, s, path, times, box, picked=pk, out=out, **kw)
         tb, st = Fraction(s.time_base), s.start_time or 0
-        ft = [float((pk[time_to_pts(t, tb, st)] - st) * tb) for t in times]
-    finally: c.close()
-    return frames, ClipInfo(list(times), ft, box, [str(path)])
+        ft = [float((pk[time_to_pts(t, tb, st)] - st) * tb) for t in times]; ok = True
+    finally: _release({path: (c, s, own)}, cache, ok, threads)
+    return (frames if out is None else out), ClipInfo(list(times), ft, box, [str(path)])
 
-def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=None, ext=None):
+def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=None, ext=None, cache=None, out=None):
     """(frames, ClipInfo) from the chunked video in folder `vdir` (<root>/<id>.<ext>). Time t lives in chunk
     k = ⌊(t + TIE)/T⌋ at local time t - kT (a chunk's local time 0 is its START kT, not its first frame). A time
     before chunk k's first frame shows chunk k-1's last frame (it straddles kT): it is read there."""
@@ -500,8 +531,8 @@ def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=N
             raise VideoReadError(cf(k), f'the window needs chunk {k}, which does not exist (window past the end of the '
                                         f'video, or a missing chunk)', why_times)
     def get(k, local):
-        if k not in opened: opened[k] = open_video(cf(k), threads, local)
-        return opened[k]
+        if cf(k) not in opened: opened[cf(k)] = _open(cf(k), threads, local, cache)
+        return opened[cf(k)][:2]
     by = {}
     for i, t in enumerate(tt): by.setdefault(chunk_of(t), []).append(i)
     ws = list(window) if window is not None else times
@@ -509,6 +540,7 @@ def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=N
     if window is not None:
         e = _exact(window[1]); k_end = chunk_of(e - T if e % T == 0 and e > 0 else e)
     for k in sorted(set(by) | ({k_end} if k_end is not None else set())): need(k, ws)
+    ok = False
     try:
         for k in sorted(by, reverse=True):   # times before chunk k's first frame -> chunk k-1 (its last frame)
             if k == 0: continue
@@ -518,32 +550,41 @@ def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=N
                 need(k - 1, ws); by[k] = [i for i in by[k] if i not in early]
                 by.setdefault(k - 1, []).extend(early)
                 if not by[k]: del by[k]
-        out, ft, box, files = [None] * len(tt), [None] * len(tt), None, []
+        rows, ft, box, files = [None] * len(tt), [None] * len(tt), None, []
         for k in sorted(by):
             local = [max(tt[i] - k * T, Fraction(0)) for i in by[k]]
             c, s = get(k, local); tb = Fraction(s.time_base)
             if window is not None and k == k_end:
                 _check_window_end(s, cf(k), float(window[0] - k * T), float(window[1] - k * T), window[1])
             if box is None: box = _resolve_box(crop, s.width, s.height, generator)
-            pk = {}; frames = _read_open(c, s, cf(k), local, box, origin=0, picked=pk, **kw); files.append(str(cf(k)))
+            pk = {}; files.append(str(cf(k)))
+            frames = _read_open(c, s, cf(k), local, box, origin=0, picked=pk, out=None if out is None else [out[i] for i in by[k]], **kw)
             for j, i in enumerate(by[k]):
-                out[i] = frames[j]; ft[i] = float(k * T + pk[time_to_pts(local[j], tb)] * tb)
-    finally:
-        for c, _ in opened.values(): c.close()
-    return torch.stack(out), ClipInfo(list(times), ft, box, files)
+                if out is None: rows[i] = frames[j]
+                ft[i] = float(k * T + pk[time_to_pts(local[j], tb)] * tb)
+            if out is None and len(by) == 1 and by[k] == list(range(len(tt))): rows = frames   # one chunk, in order: no re-stack
+        ok = True
+    finally: _release(opened, cache, ok, threads)
+    if out is not None: rows = out
+    elif not torch.is_tensor(rows): rows = torch.stack(rows)
+    return rows, ClipInfo(list(times), ft, box, files)
 
 def read_frames_at(path, times, crop=None, *, chunk_len=None, fused: bool = True, generator=None, strategy: str = 'smart',
                    skip_nonref: bool = True, threads: int = 1, interpolation: str = 'BILINEAR+FULL_CHR_H_INT',
-                   stats: dict | None = None, return_info: bool = False):
+                   snap: int = 0, cache=None, out: torch.Tensor | None = None, stats: dict | None = None, return_info: bool = False):
     """The frames shown at `times` (seconds from the video's first frame; tie rule of `time_to_pts`), uint8 [T, H, W, 3].
     path: `video_path(root, id, ext)` = <root>/<id>.<ext>: the video file, or with `chunk_len` the folder of its
     chunks (`avion_nb.chunking` layout) — the same frames either way. crop: None (full frames), a crop spec (its box
     is drawn from the stream's size before decoding, with `generator`) or a CropBox. fused=False: decode full RGB
-    frames, then crop (baseline). `stats` collects counters. return_info=True: (frames, `ClipInfo`)."""
+    frames, then crop (baseline). `snap` > 0 (H.264 in MP4): the nearest reference frame within `snap` frames instead of a non-reference
+    B-frame (for reference-lattice GOPs, e.g. 'k32-lat4' with stride 4: snap=2). `cache`: an `OpenVideoCache` that
+    lends open containers (re-reading a file skips opening it). `out`: a uint8 tensor [T, H, W, 3] (e.g. a row of a
+    batch in shared memory) that the frames are written into, without an intermediate stack; it is returned.
+    `stats` collects counters. return_info=True: (frames, `ClipInfo`)."""
     times = list(times); _check_times(path, times)
-    kw = dict(fused=fused, strategy=strategy, skip_nonref=skip_nonref and threads <= 1, interpolation=interpolation, stats=stats)
-    if chunk_len is None: frames, info = _read_whole(path, times, crop, generator, threads, kw)
-    else: frames, info = _read_chunked(path, times, crop, chunk_len, generator, threads, kw)
+    kw = dict(fused=fused, strategy=strategy, skip_nonref=skip_nonref and threads <= 1, interpolation=interpolation, stats=stats, snap=snap)
+    if chunk_len is None: frames, info = _read_whole(path, times, crop, generator, threads, kw, cache=cache, out=out)
+    else: frames, info = _read_chunked(path, times, crop, chunk_len, generator, threads, kw, cache=cache, out=out)
     return (frames, info) if return_info else frames
 
 # %% ../nbs/03_decode.ipynb #36e0dfbe
@@ -561,20 +602,74 @@ def _check_window_end(s, path, start: float, end: float, end_abs: float):
 
 def read_clip(video_root, video_id: str, start_sec: float, end_sec: float, num_frames: int, *, ext: str = 'mp4',
               chunk_len=None, crop=None, fused: bool = True, jitter: bool = False, generator=None, threads: int = 1,
-              strategy: str = 'smart', interpolation: str = 'BILINEAR+FULL_CHR_H_INT',
-              stats: dict | None = None, return_info: bool = False):
+              strategy: str = 'smart', interpolation: str = 'BILINEAR+FULL_CHR_H_INT', snap: int = 0, cache=None,
+              out: torch.Tensor | None = None, stats: dict | None = None, return_info: bool = False):
     """`num_frames` frames sampled from [start_sec, end_sec] of `video_id` (segment centers, or random points with
     `jitter`) as uint8 [T, H, W, 3]: exactly `read_frames_at(video_path(video_root, video_id, ext), sample_times(...),
     crop, chunk_len=chunk_len)`, plus a check that the window lies inside the video. chunk_len=None reads the file;
     a number reads the chunked layout, several chunks if needed, with ONE crop box for the clip. crop: None (full
     frames), a crop spec or a CropBox; fused=False selects the decode-then-crop baseline. return_info=True:
-    (frames, `ClipInfo`) with the sampled times, the start times of the frames returned and the crop box."""
+    (frames, `ClipInfo`) with the sampled times, the start times of the frames returned and the crop box.
+    `snap`, `cache` (an `OpenVideoCache`) and `out` (write into this [T, H, W, 3] tensor): as in `read_frames_at`."""
     whole = video_path(video_root, video_id, ext)
     if not (start_sec >= 0) or not (end_sec > start_sec):
         raise VideoReadError(whole, f'bad window [{start_sec}, {end_sec}] s (negative start, or zero/negative length)',
                              [start_sec, end_sec])
     times = sample_times(start_sec, end_sec, num_frames, jitter, generator)
-    kw = dict(fused=fused, strategy=strategy, skip_nonref=threads <= 1, interpolation=interpolation, stats=stats)
-    if chunk_len is None: frames, info = _read_whole(whole, times, crop, generator, threads, kw, (start_sec, end_sec))
-    else: frames, info = _read_chunked(whole, times, crop, chunk_len, generator, threads, kw, (start_sec, end_sec), ext)
+    kw = dict(fused=fused, strategy=strategy, skip_nonref=threads <= 1, interpolation=interpolation, stats=stats, snap=snap)
+    if chunk_len is None: frames, info = _read_whole(whole, times, crop, generator, threads, kw, (start_sec, end_sec), cache, out)
+    else: frames, info = _read_chunked(whole, times, crop, chunk_len, generator, threads, kw, (start_sec, end_sec), ext, cache, out)
     return (frames, info) if return_info else frames
+
+# %% ../nbs/03_decode.ipynb #2d072515
+class OpenVideoCache:
+    "Per-process LRU of up to `size` open containers (`open_video`), lent to `read_frames_at` / `read_clip` (`cache=`)."
+    def __init__(self, size: int = 8):
+        if not size >= 1: raise ValueError(f'OpenVideoCache size must be >= 1, got {size}')
+        self.size, self.hits, self.misses = int(size), 0, 0
+        self._d, self._lent, self._pid = OrderedDict(), set(), None
+
+    def __reduce__(self): return (type(self), (self.size,))   # pickled (spawned workers): an empty cache
+    def __len__(self): return len(self._d) if self._pid == os.getpid() else 0
+
+    def _own(self):
+        "First use in this process (or after a fork): start empty, close at exit."
+        if self._pid == os.getpid(): return
+        self._d, self._lent, self._pid, self.hits, self.misses = OrderedDict(), set(), os.getpid(), 0, 0   # never the parent's
+        import multiprocessing.util as mu
+        mu.Finalize(self, OpenVideoCache._close_all, args=(self._d,), exitpriority=0)
+
+    @staticmethod
+    def _close_all(d):
+        for c, *_ in d.values(): c.close()
+        d.clear()
+
+    def open(self, path, threads: int = 1, times=None):
+        "(container, stream) of `path`: the cached one (seek before use), else freshly opened. Give it back with `give_back`."
+        self._own(); key = (str(path), int(threads or 1))
+        try: st = os.stat(path); sig = (st.st_size, st.st_mtime_ns)
+        except OSError: sig = None
+        e = self._d.pop(key, None)
+        if e is not None and e[2] == sig and sig is not None: self.hits += 1
+        else:
+            if e is not None: e[0].close()
+            e = (*open_video(path, threads, times), sig); self.misses += 1
+        self._d[key] = e; self._lent.add(key); self._trim()
+        return e[0], e[1]
+
+    def give_back(self, path, threads: int = 1, ok: bool = True):
+        "End of a read; ok=False (the read failed): close and forget the container."
+        key = (str(path), int(threads or 1)); self._lent.discard(key)
+        if not ok and key in self._d: self._d.pop(key)[0].close()
+        self._trim()
+
+    def _trim(self):
+        for k in [k for k in self._d if k not in self._lent][:max(0, len(self._d) - self.size)]: self._d.pop(k)[0].close()
+
+    def close(self):
+        "Close every container."
+        if self._pid == os.getpid(): self._close_all(self._d)
+        self._lent.clear()
+
+    def __repr__(self): return f'OpenVideoCache(size={self.size}, open={len(self)}, hits={self.hits}, misses={self.misses})'
+

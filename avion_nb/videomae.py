@@ -306,10 +306,10 @@ class MAEClipDataset(VideoClassDataset):
         s0 = s + u * (e - s - L)
         return s0, s0 + L
 
-    def read_video(self, i: int, generator=None, window=None) -> torch.Tensor:
+    def read_video(self, i: int, generator=None, window=None, out=None) -> torch.Tensor:
         s, e = self.window(i, generator) if window is None else window
-        return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, ext=self.ext, chunk_len=self.chunk_len,
-                         crop=self.crop, fused=self.fused, jitter=self.frame_jitter, generator=generator)
+        return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, jitter=self.frame_jitter,
+                         generator=generator, out=out, **self.read_kw())
 
 # %% ../nbs/50_videomae.ipynb #4cb65f86
 def mae_batch_loss(model: nn.Module, video_u8: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor, *,

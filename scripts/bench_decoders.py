@@ -13,6 +13,10 @@ RandomResizedCrop box (scale (0.5, 1)), one process, one decoder thread:
 torchcodec is optional: without it (or without FFmpeg's shared libraries, e.g. Debian's `apt-get install ffmpeg`)
 its rows are skipped with a message.
 
+  ours-reuse-open      ours, the container kept open between clips (every clip reads the same chunk here: the upper
+                       bound of what avion_nb.decode.OpenVideoCache saves)
+  ours-into-batch      ours, the frames written straight into a batch row (out=; ClipDataset.__getitems__ does this)
+
 Then a per-clip breakdown of our reader (open + header, demux + seek, decode, YUV crop + conversion, stack) and of the
 loader's per-batch steps (collate = stack into one batch, move to shared memory = worker -> main transfer, pinning).
 
@@ -56,6 +60,23 @@ def clips_for(path, n, size, seed):
 def ours(path, ts, box): return D.read_frames_at(path, ts, box)
 
 
+_CACHE, _ROW, _K = None, None, 0
+def ours_reuse(path, ts, box):
+    "ours, the container kept open between clips (OpenVideoCache; every clip here reads the same chunk: all hits)."
+    global _CACHE
+    if _CACHE is None: _CACHE = D.OpenVideoCache(4)
+    return D.read_frames_at(path, ts, box, cache=_CACHE)
+
+
+def ours_into_batch(path, ts, box):
+    "ours, frames written straight into a row of a preallocated batch tensor (the DataLoader path: no clip stack)."
+    global _ROW, _K
+    if _ROW is None or _ROW.shape[1:] != (len(ts), box.out_h, box.out_w, 3):
+        _ROW, _K = torch.empty(64, len(ts), box.out_h, box.out_w, 3, dtype=torch.uint8), 0
+    _K += 1   # a ring of 64 rows: the comparison keeps the clips of one repetition (<= 64)
+    return D.read_frames_at(path, ts, box, out=_ROW[_K % 64])
+
+
 def pyav_dtc(path, ts, box):
     import av
     with av.open(str(path)) as c:
@@ -88,6 +109,7 @@ def torchcodec_reader(seek_mode, native):
 
 def readers():
     rs = {'ours': ours, 'pyav-dtc': pyav_dtc}
+    if hasattr(D, 'OpenVideoCache'): rs.update({'ours-reuse-open': ours_reuse, 'ours-into-batch': ours_into_batch})
     try:
         import torchcodec  # noqa: F401
         from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads FFmpeg's shared libraries)
