@@ -149,14 +149,14 @@ def plot_decode(res: dict, keyints=None, threads: int = 1):
     import matplotlib.pyplot as plt, seaborn as sns
     df = decode_frame(res); df = df[df.threads == threads]
     if keyints is not None: df = df[df.keyint.isin([str(k) for k in keyints])]
-    fig, axs = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axs = plt.subplots(1, 3, figsize=(12, 4.6))
     for ax, (col, lab) in zip(axs, [('ms_per_clip', 'latency (ms / clip)'), ('clips_per_s_per_proc', 'clips / s per process'),
                                     ('clips_per_s', 'total clips / s')]):
         sns.lineplot(df, x='procs', y=col, hue='mode', style='keyint', markers=True, ax=ax, legend=ax is axs[-1])
         ax.set(xlabel='worker processes M', ylabel=lab); ax.set_xticks(sorted(df.procs.unique()))
-    axs[-1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
+    axs[-1].legend(fontsize=10, bbox_to_anchor=(1.02, 1), loc='upper left')
     s = res.get('settings', {})
-    fig.suptitle(f"Fused DecodeCrop, {s.get('width')}x{s.get('height')} chunks, {s.get('frames')} frames, {s.get('crop')}", fontsize=11)
+    fig.suptitle(f"Fused DecodeCrop, {s.get('width')}x{s.get('height')} chunks, {s.get('frames')} frames, {s.get('crop')}", fontsize=13)
     fig.tight_layout(); return fig
 
 def decode_summary(res: dict) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def plot_model(res: dict):
     import matplotlib.pyplot as plt
     from avion_nb.vit import plot_memory_breakdown
     t = model_table(res)
-    fig, axs = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw=dict(width_ratios=[1.3, 1, 1]))
+    fig, axs = plt.subplots(1, 3, figsize=(13, 4.8), gridspec_kw=dict(width_ratios=[1.3, 1, 1]))
     if res.get('memory_breakdown'): plot_memory_breakdown(res['memory_breakdown'], 'Fig. 3: saved activations per video', ax=axs[0])
     else: axs[0].set_axis_off(); axs[0].text(0.5, 0.5, 'no memory breakdown recorded', ha='center')
     rows = [('baseline', 'naive', 'tsf_naive'), ('+ flash', 'flash', 'tsf_flash'), ('+ grad-ckpt', 'flash+ckpt_block', 'tsf_flash+ckpt_block')]
@@ -206,9 +206,9 @@ def plot_model(res: dict):
             vals = [t[col].get(v if arch == 'ViT-B' else tv) if len(t) else None for _, v, tv in rows]
             vals = [float(x) if x is not None and x == x else 0. for x in vals]
             ax.barh([i + dy for i in range(3)], vals, height=0.4, label=arch)
-            for i, x in enumerate(vals): ax.text(x, i + dy, f' {x:.0f}' if x else ' n/a', va='center', fontsize=8)
+            for i, x in enumerate(vals): ax.text(x, i + dy, f' {x:.0f}' if x else ' n/a', va='center', fontsize=10)
         ax.set_yticks(range(3)); ax.set_yticklabels([r[0] for r in rows]); ax.invert_yaxis(); ax.set_xlabel(lab)
-    axs[1].set_title('Fig. 4: max batch'); axs[2].set_title('Fig. 4: throughput'); axs[2].legend(fontsize=8)
+    axs[1].set_title('Fig. 4: max batch'); axs[2].set_title('Fig. 4: throughput'); axs[2].legend(fontsize=10)
     fig.tight_layout(); return fig
 
 # %% ../nbs/80_benchmarks.ipynb #ac7cabf3
@@ -272,19 +272,19 @@ def table4(results: list[tuple[Path, dict]]) -> pd.DataFrame:
 def plot_table4(t: pd.DataFrame, title: str):
     "Bars of step time with its data wait, and videos/s, one row per record of `table4`."
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=(14, 1.4 + 0.42 * len(t)), sharey=True)
+    fig, axs = plt.subplots(1, 2, figsize=(11, 1.6 + 0.5 * len(t)), sharey=True)
     y = range(len(t))
     if 'step_s' in t:
         axs[0].barh(y, t.step_s.astype(float), label='step time')
         if 'data_wait_s' in t: axs[0].barh(y, t.data_wait_s.astype(float).fillna(0), label='of which waiting for data')
-        axs[0].set_xlabel('seconds / iteration'); axs[0].legend(fontsize=9)
+        axs[0].set_xlabel('seconds / iteration'); axs[0].legend(fontsize=11)
     if 'videos_per_s' in t:
         axs[1].barh(y, t.videos_per_s.astype(float))
         for i, v in enumerate(t.videos_per_s.astype(float)):
-            if v == v: axs[1].text(v, i, f' {v:.0f}', va='center', fontsize=9)
+            if v == v: axs[1].text(v, i, f' {v:.0f}', va='center', fontsize=11)
         axs[1].set_xlabel('videos / s')
-    axs[0].set_yticks(list(y)); axs[0].set_yticklabels(t.index, fontsize=9); axs[0].invert_yaxis()
-    fig.suptitle(title, fontsize=12); fig.tight_layout(); return fig
+    axs[0].set_yticks(list(y)); axs[0].set_yticklabels(t.index, fontsize=11); axs[0].invert_yaxis()
+    fig.suptitle(title, fontsize=13); fig.tight_layout(); return fig
 
 # %% ../nbs/80_benchmarks.ipynb #bc95f2f2
 def finetune_table(res: dict) -> pd.DataFrame:

@@ -78,6 +78,7 @@ def main():
     p.add_argument('--height', type=int, default=0, help='fixed window height in px (0: estimated from the page, full page)')
     p.add_argument('--small_width', type=int, default=640, help='width of the small copies in px')
     p.add_argument('--small_only', action='store_true', help='keep only the small copies')
+    p.add_argument('--timeout', type=int, default=90, help='seconds per Chromium call (raise it on a loaded machine)')
     a = p.parse_args()
     os.chdir(ROOT)
     site = Path(a.site).resolve()
@@ -87,9 +88,9 @@ def main():
     exe, bad = chromium(), []
     for pg in pages:
         if not pg.exists(): bad.append(f'{pg.name}: no such page'); continue
-        h = a.height or min(a.max_height, (page_height(exe, pg.as_uri(), a.width) or 3000) + 20)
+        h = a.height or min(a.max_height, (page_height(exe, pg.as_uri(), a.width, a.timeout) or 3000) + 20)
         full = out/f'{pg.stem}.png' if not a.small_only else Path(tempfile.mkdtemp())/f'{pg.stem}.png'
-        ok, msg = shoot(exe, pg.as_uri(), full, a.width, h)
+        ok, msg = shoot(exe, pg.as_uri(), full, a.width, h, a.timeout)
         if ok and is_blank(full): ok, msg = False, 'blank page'
         if not ok: bad.append(f'{pg.name}: {msg}'); print(f'FAIL {pg.name}: {msg}', flush=True); continue
         small_copy(full, out/f'{pg.stem}.small.png' if not a.small_only else out/f'{pg.stem}.png', a.small_width)
