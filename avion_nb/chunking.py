@@ -164,6 +164,7 @@ def _reencode_chunks(pr: Probe, out_dir: Path, T: int, ext: str, todo: set[int],
                     st.codec_context.thread_count = threads; out = (w, st, tmp, k)
                 g = f.reformat(width=W, height=H, format='yuv420p') if (W, H) != (f.width, f.height) or f.format.name != 'yuv420p' else f
                 g.pts = int((t - k * T) / tbo); g.time_base = tbo
+                g.pict_type = av.video.frame.PictureType.NONE   # the source's I/P/B types would be forced on x264 (no lattice GOPs)
                 for pk in out[1].encode(g): out[0].mux(pk)
             close()
         finally:
@@ -470,7 +471,8 @@ WORKLOADS = {
     'videomae': dict(num_frames=16, window=None, stride=4),    # VideoMAE pretraining
 }
 #: GOP structures the sweep weighs by default (names of `avion_nb.synth.gop_params`; 'x264-default' = x264's own)
-GOP_CANDIDATES = ('x264-default', 'k30', 'k30-nrb', 'k30-nrb-fd', 'k16-nrb-fd', 'k32-lat4-fd', 'k8-nrb-fd', 'intra-fd')
+GOP_CANDIDATES = ('x264-default', 'k30', 'k30-nrb', 'k30-nrb-fd', 'k16-nrb-fd', 'k32-lat4-fd', 'k16-lat8-fd', 'k32-lat16-fd',
+                  'k8-nrb-fd', 'intra-fd')
 
 def workload_times(workload: dict, duration: float, fps: float, generator) -> list[float]:
     "Sample one clip's frame times (s) in a `duration`-s file the way `workload` does (uniform random clip start)."
