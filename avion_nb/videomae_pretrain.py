@@ -42,6 +42,7 @@ class VideoMAESettings(RunSettings):
     patch_size: int = 16  # cube height/width
     tubelet: int = 2  # cube length in frames
     sample_stride: int = 4  # frames between sampled frames
+    snap: int = 0  # take the reference frame within this many frames of each sampled one (reference-lattice re-encodes, e.g. GOP k32-lat4 with stride 4: 2; 0 = exact frames)
     mask_ratio: float = 0.9  # fraction of tubes hidden
     decoder_width: int = 384  # decoder width
     decoder_depth: int = 4  # decoder blocks
@@ -70,7 +71,7 @@ def _eval_dataset(s: VideoMAESettings, train_ds):
     if not sp or not (_sub(s.data_root, 'kinetics')/f'{sp}.csv').exists(): return train_ds, s.split
     return MAEClipDataset.kinetics(s.data_root, sp, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=False,
                                    num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, fused=s.fused,
-                                   bad_sample='raise'), sp
+                                   bad_sample='raise', snap=s.snap), sp
 
 def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output_dir=None, /, **kw) -> dict:
     "VideoMAE pretraining with `VideoMAESettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
@@ -84,7 +85,7 @@ def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output
     grid, tub, patch = model.grid, model.tubelet, model.patch
     ds = MAEClipDataset.kinetics(s.data_root, s.split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
                                  num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
-                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed)
+                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed, snap=s.snap)
     loader, spe = make_train_loader(acc, ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)

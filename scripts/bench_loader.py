@@ -13,9 +13,10 @@ For each content preset (avion_nb.synth CONTENT: 'egocentric' ~0.4 Mb/s, 'stress
   4. decode-then-crop (fused=False) on the x264-default chunks as the baseline users would write,
 and one process's decode statistics (frames decoded per clip, CPU ms per clip) for every GOP structure.
 
-    python scripts/bench_loader.py                                    # GPU host: egocentric + stress, 16 workers
+    python scripts/bench_loader.py --no_stress_dtc                    # GPU host: egocentric + stress, 16 workers (~4 min)
     python scripts/bench_loader.py --contents egocentric --workers 4 8 16 --gops x264-default,k16-nrb-fd
     python scripts/bench_loader.py --tiny                             # CPU smoke test (< 30 s)
+    python scripts/bench_loader.py --one_worker --contents egocentric --gops k16-nrb-fd,k32-lat16-fd   # per-core CPU figure
 
 Writes results.json (machine, versions, command, every number) under --out (default benchmarks/loader).
 """
@@ -108,6 +109,26 @@ def loader_speed(ds, workers, a, device):
                 main_cpu_ms_per_clip=(m1 - m0) / n * 1e3, main_cores_busy=(m1 - m0) / dt)
 
 
+def one_worker_cpu(ds, a, n_batches=4, seed=0):
+    """CPU ms per clip of what one DataLoader worker does for a batch (the dataset's batch read + collate into shared
+    memory), in this process posing as worker 0: a per-core figure that a loaded machine disturbs less than clips/s."""
+    from torch.utils.data._utils import worker as W
+    from avion_nb.datasets import collate_clips
+    torch.set_num_threads(1)
+    old, W._worker_info = W._worker_info, W.WorkerInfo(id=0, num_workers=1, seed=seed, dataset=ds)
+    try:
+        g = torch.Generator().manual_seed(seed)
+        keys = [[(0, int(i)) for i in torch.randint(len(ds), (a.batch,), generator=g)] for _ in range(n_batches + 1)]
+        def one(k):
+            b = collate_clips(ds.__getitems__(k) if hasattr(ds, '__getitems__') else [ds[x] for x in k])
+            assert b['video'].is_shared()
+        one(keys[0]); c0 = time.process_time()   # warm-up batch
+        for k in keys[1:]: one(k)
+        ms = (time.process_time() - c0) / (n_batches * a.batch) * 1e3
+    finally: W._worker_info = old
+    return dict(workers=1, one_worker_cpu_ms_per_clip=ms, clips_per_cpu_s=1e3 / ms, clips=n_batches * a.batch)
+
+
 def update_headline(rec, path: Path):
     "benchmarks/headline.json: the loader keys from this run (egocentric, 16 workers, fused, best clips/s at <= 3x storage)."
     import datetime, json
@@ -138,28 +159,30 @@ def main():
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'loader'))
     p.add_argument('--data', default=str(ROOT/'data'), help='where the generated datasets go')
     p.add_argument('--contents', default='egocentric,stress')
-    p.add_argument('--gops', default='x264-default,k30,k30-nrb,k30-nrb-fd,k16-nrb-fd,intra-fd')
-    p.add_argument('--stress_gops', default='x264-default,k30,k16-nrb-fd', help='GOP structures for the contents after the first')
+    p.add_argument('--gops', default='x264-default,k16-nrb-fd,k16-lat8-fd,k32-lat16-fd')
+    p.add_argument('--stress_gops', default='x264-default,k16-nrb-fd,k32-lat16-fd', help='GOP structures for the contents after the first')
     p.add_argument('--no_stress_dtc', action='store_true', help='skip decode-then-crop for the contents after the first')
     p.add_argument('--no_default_reads', action='store_true', help='make the x264-default chunks (storage baseline) but do not read them')
     p.add_argument('--workers', type=int, nargs='+', default=[16])
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--prefetch', type=int, default=4)
-    p.add_argument('--seconds', type=float, default=8.0, help='measured seconds per configuration')
-    p.add_argument('--videos', type=int, default=48, help='generated Ego4D-style videos per content')
+    p.add_argument('--seconds', type=float, default=6.0, help='measured seconds per configuration')
+    p.add_argument('--videos', type=int, default=16, help='generated Ego4D-style videos per content')
     p.add_argument('--video_sec', type=float, default=60.0)
     p.add_argument('--chunk_len', type=int, default=15)
     p.add_argument('--preset', default='veryfast', help='x264 preset of the chunks')
     p.add_argument('--frames', type=int, default=4)
     p.add_argument('--window', type=float, default=1.0, help='clip window (s): the first seconds of each narration')
     p.add_argument('--size', type=int, default=224)
-    p.add_argument('--stat_clips', type=int, default=40, help='clips for the one-process decode statistics')
+    p.add_argument('--stat_clips', type=int, default=20, help='clips for the one-process decode statistics')
     p.add_argument('--name', default='results')
     p.add_argument('--open_cache', type=int, default=4, help='open containers kept per worker (ClipDataset open_cache; 0 = none)')
     p.add_argument('--no_batch_memory', action='store_true', help='samples one by one + stacking collate (the old path)')
     p.add_argument('--snap', type=int, default=0, help='ClipDataset snap (reference-lattice GOPs)')
     p.add_argument('--old_api', action='store_true', help=argparse.SUPPRESS)   # before/after runs against an older avion_nb
     p.add_argument('--no_headline', action='store_true', help='do not update benchmarks/headline.json')
+    p.add_argument('--one_worker', action='store_true', help='no DataLoader: CPU ms per clip of one worker\'s batch work in this '
+                   'process (per-core figure for a small or shared machine)')
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny videos, 2 GOPs, 1 content, 2 workers')
     p.add_argument('--headline_from', metavar='RESULTS_JSON', help='only update benchmarks/headline.json from a results file '
                    '(e.g. one copied back from the GPU machine) and exit')
@@ -199,12 +222,17 @@ def main():
         for gop, fused in variants:
             ds = dataset(ego, store[gop]['dir'], a, fused)
             st = decode_stats(ds, a.stat_clips)
-            for w in a.workers:
-                r = loader_speed(ds, w, a, device)
+            for w in ([1] if a.one_worker else a.workers):
+                r = one_worker_cpu(ds, a) if a.one_worker else loader_speed(ds, w, a, device)
                 r.update(content=content, gop=gop, mode='fused+smart' if fused else 'decode-then-crop',
                          source_kbps=store[gop]['src_kbps'], chunk_kbps=store[gop]['kbps'],
                          storage_vs_x264_default=store[gop]['bytes'] / base, **st)
                 rec['results'].append(r)
+                if a.one_worker:
+                    print(f"[{content}] {gop:14s} {r['mode']:16s} one worker: {r['one_worker_cpu_ms_per_clip']:5.1f} CPU ms/clip "
+                          f"({r['clips_per_cpu_s']:5.1f} clips per CPU-s) | {r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x "
+                          f"x264-default) | {st['frames_decoded_per_clip']:5.1f} frames/clip", flush=True)
+                    save_json(rec, out/f'{a.name}.json'); continue
                 print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d}: {r['clips_per_s']:7.1f} clips/s | "
                       f"{r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x x264-default) | "
                       f"{st['frames_decoded_per_clip']:5.1f} frames/clip, {st['cpu_ms_per_clip']:5.1f} CPU ms/clip (1 proc) | "
