@@ -206,44 +206,48 @@ def main():
                sampling=f'{a.frames} frames in a {a.window:g}-s window (segment sampling, random point per segment), '
                         f'RandomResizedCrop({a.size}, scale (0.5, 1)), CLIP tokenization, batch {a.batch}', results=[])
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    for ci, content in enumerate(a.contents.split(',')):
-        t = time.time(); ego = make_data(Path(a.data)/f'loader_bench_{content}', content, a)
-        print(f'[{content}] data in {time.time() - t:.0f}s', flush=True)
-        gops = (a.gops if ci == 0 or a.tiny else a.stress_gops).split(',')
-        if 'x264-default' not in gops: gops = ['x264-default'] + gops
-        store = {}
-        dtc = ci == 0 or a.tiny or not a.no_stress_dtc
-        for gop in gops:
-            t = time.time(); store[gop] = chunk(ego, gop, a)
-            print(f'[{content}] chunks {gop}: {store[gop]["kbps"]:.0f} kb/s in {time.time() - t:.0f}s', flush=True)
-        base = store['x264-default']['bytes']
-        variants = [('x264-default', False)] * dtc + [(g, True) for g in gops]
-        if a.no_default_reads: variants = [v for v in variants if v[0] != 'x264-default']
-        for gop, fused in variants:
-            ds = dataset(ego, store[gop]['dir'], a, fused)
-            st = decode_stats(ds, a.stat_clips)
-            for w in ([1] if a.one_worker else a.workers):
-                r = one_worker_cpu(ds, a) if a.one_worker else loader_speed(ds, w, a, device)
-                r.update(content=content, gop=gop, mode='fused+smart' if fused else 'decode-then-crop',
-                         source_kbps=store[gop]['src_kbps'], chunk_kbps=store[gop]['kbps'],
-                         storage_vs_x264_default=store[gop]['bytes'] / base, **st)
-                rec['results'].append(r)
-                if a.one_worker:
-                    print(f"[{content}] {gop:14s} {r['mode']:16s} one worker: {r['one_worker_cpu_ms_per_clip']:5.1f} CPU ms/clip "
-                          f"({r['clips_per_cpu_s']:5.1f} clips per CPU-s) | {r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x "
-                          f"x264-default) | {st['frames_decoded_per_clip']:5.1f} frames/clip", flush=True)
-                    save_json(rec, out/f'{a.name}.json'); continue
-                print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d}: {r['clips_per_s']:7.1f} clips/s | "
-                      f"{r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x x264-default) | "
-                      f"{st['frames_decoded_per_clip']:5.1f} frames/clip, {st['cpu_ms_per_clip']:5.1f} CPU ms/clip (1 proc) | "
-                      f"workers {r['worker_busy']:.0%} busy, {r['worker_cpu_ms_per_clip']:.1f} CPU ms/clip; main "
-                      f"{r['main_cores_busy']:.2f} cores", flush=True)
-                save_json(rec, out/f'{a.name}.json')
-    rec['seconds'] = time.time() - t_all
-    save_json(rec, out/f'{a.name}.json')
-    print(f'wrote {out / (a.name + ".json")} in {rec["seconds"]:.0f}s')
-    if not (a.tiny or a.no_headline) and out.resolve() == (ROOT/'benchmarks'/'loader').resolve():
-        update_headline(rec, ROOT/'benchmarks'/'headline.json')
+    try:
+        for ci, content in enumerate(a.contents.split(',')):
+            t = time.time(); ego = make_data(Path(a.data)/f'loader_bench_{content}', content, a)
+            print(f'[{content}] data in {time.time() - t:.0f}s', flush=True)
+            gops = (a.gops if ci == 0 or a.tiny else a.stress_gops).split(',')
+            if 'x264-default' not in gops: gops = ['x264-default'] + gops
+            store = {}
+            dtc = ci == 0 or a.tiny or not a.no_stress_dtc
+            for gop in gops:
+                t = time.time(); store[gop] = chunk(ego, gop, a)
+                print(f'[{content}] chunks {gop}: {store[gop]["kbps"]:.0f} kb/s in {time.time() - t:.0f}s', flush=True)
+            base = store['x264-default']['bytes']
+            variants = [('x264-default', False)] * dtc + [(g, True) for g in gops]
+            if a.no_default_reads: variants = [v for v in variants if v[0] != 'x264-default']
+            for gop, fused in variants:
+                ds = dataset(ego, store[gop]['dir'], a, fused)
+                st = decode_stats(ds, a.stat_clips)
+                for w in ([1] if a.one_worker else a.workers):
+                    r = one_worker_cpu(ds, a) if a.one_worker else loader_speed(ds, w, a, device)
+                    r.update(content=content, gop=gop, mode='fused+smart' if fused else 'decode-then-crop',
+                             source_kbps=store[gop]['src_kbps'], chunk_kbps=store[gop]['kbps'],
+                             storage_vs_x264_default=store[gop]['bytes'] / base, **st)
+                    rec['results'].append(r)
+                    if a.one_worker:
+                        print(f"[{content}] {gop:14s} {r['mode']:16s} one worker: {r['one_worker_cpu_ms_per_clip']:5.1f} CPU ms/clip "
+                              f"({r['clips_per_cpu_s']:5.1f} clips per CPU-s) | {r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x "
+                              f"x264-default) | {st['frames_decoded_per_clip']:5.1f} frames/clip", flush=True)
+                        save_json(rec, out/f'{a.name}.json'); continue
+                    print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d}: {r['clips_per_s']:7.1f} clips/s | "
+                          f"{r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x x264-default) | "
+                          f"{st['frames_decoded_per_clip']:5.1f} frames/clip, {st['cpu_ms_per_clip']:5.1f} CPU ms/clip (1 proc) | "
+                          f"workers {r['worker_busy']:.0%} busy, {r['worker_cpu_ms_per_clip']:.1f} CPU ms/clip; main "
+                          f"{r['main_cores_busy']:.2f} cores", flush=True)
+                    save_json(rec, out/f'{a.name}.json')
+    except KeyboardInterrupt:   # a time limit (timeout --signal=INT): keep what was measured
+        rec['interrupted'] = True; print('interrupted: saving what was measured', flush=True)
+    finally:
+        rec['seconds'] = time.time() - t_all
+        save_json(rec, out/f'{a.name}.json')
+        print(f'wrote {out / (a.name + ".json")} in {rec["seconds"]:.0f}s')
+        if not (a.tiny or a.no_headline or a.one_worker) and out.resolve() == (ROOT/'benchmarks'/'loader').resolve():
+            update_headline(rec, ROOT/'benchmarks'/'headline.json')
 
 
 if __name__ == '__main__':
