@@ -344,7 +344,8 @@ def readme_commands_md(root=None) -> str:
     for c in r['commands']:
         load = f"{la(c.get('load_avg_start'))} → {la(c.get('load_avg_end'))}" + (f", {c['load_avg_mean']:.1f}" if c.get('load_avg_mean') is not None else '')
         rows.append(f"| {c['name']} | **{mins(c.get('wall_s'))}** | {mins(c.get('install_s'))} | {mins(c.get('run_s'))} | {load} | {c.get('outcome', '')} |")
-    head = (f"Timed from a fresh clone (commit `{r.get('commit', '?')[:7]}`) on {r.get('date', '?')}, exactly as the README writes them: "
+    commits = ', '.join(f"`{c['clone_commit'][:7]}` ({c['name']})" for c in r['commands'] if c.get('clone_commit'))
+    head = (f"Timed from fresh clones (commit {commits or '`' + r.get('commit', '?')[:7] + '`'}) on {r.get('date', '?')}, exactly as the README writes them: "
             f"{m.get('cpu_count', '?')} CPU cores, {m.get('gpu') or 'no GPU'}, Python {m.get('python', '?')}"
             + (f"; {r['pip']}" if r.get('pip') else '') + (f". {r['load_note']}" if r.get('load_note') else '') + '.')
     return head + '\n\n' + '\n'.join(rows) + '\n\nSource: `benchmarks/demo/readme_commands.json`.' 
