@@ -16,7 +16,7 @@ from .gpu_aug import GPUAugment, to_device
 from .datasets import make_mir_data
 from .schedules import make_lr_fn, param_groups
 from .core import save_json
-from .trainer import (make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
+from .trainer import (compile_model, make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
                               make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary, UsageError,
                               apply_eval_settings, save_run_config, eval_settings_of)
 from .train_parts import (ClipSettings, TINY_VISION, TINY_TEXT, init_video_clip, contrastive_step, equalize_batch,
@@ -85,7 +85,7 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     model, opt, state, ck = setup_training(acc, model, opt, out, run_cfg, mcfg, resume=s.resume, keep=s.keep,
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
-    if s.compile: model = torch.compile(model)
+    if s.compile: model = compile_model(model)
     aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, flip_p=s.flip_p, seed=s.seed + acc.process_index)
     loss_fn = mir_loss_fn(s.margin, s.pos_threshold)
 

@@ -15,7 +15,7 @@ from .gpu_aug import GPUAugment, to_device
 from .clip import load_clip_weights
 from .datasets import make_pretrain_data
 from .schedules import make_lr_fn, param_groups
-from .trainer import (make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
+from .trainer import (compile_model, make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit, peak_flops,
                               make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary)
 from .train_parts import (ClipSettings, EpochRepeat, model_config, build_model, parse_arch, contrastive_step, equalize_batch,
                                   evaluate_mir, make_eval_fn, measure_train_flops, finish_run)
@@ -119,7 +119,7 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
     model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
-    if s.compile: model = torch.compile(model)
+    if s.compile: model = compile_model(model)
     aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, flip_p=s.flip_p, seed=s.seed + acc.process_index)
     loss_fn = ClipLoss(local_loss=s.local_loss)
     drop, n_all = s.token_drop, raw.visual.num_patches

@@ -19,8 +19,8 @@ from .core import save_json, atomic_write
 __all__ = ['EVAL_KEYS', 'DEPRECATED', 'KNOWN_ERRORS', 'make_accelerator', 'UsageError', 'TrainState', 'check_config_compatible',
            'complete_checkpoints', 'latest_checkpoint', 'Checkpointer', 'StepMeter', 'fit', 'TrainingInterrupted',
            'HistoryCSV', 'save_run_config', 'mfu', 'eval_settings_of', 'setup_training', 'train_flops_per_video',
-           'peak_flops', 'write_history', 'device_loader_fn', 'check_batch', 'make_train_loader', 'step_seed',
-           'throughput_summary', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
+           'peak_flops', 'write_history', 'compile_model', 'device_loader_fn', 'check_batch', 'make_train_loader',
+           'step_seed', 'throughput_summary', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
            'apply_eval_settings', 'start_run', 'fit_settings', 'settings_dict', 'check_vision', 'settings_help',
            'settings_parser', 'one_line', 'make_cli', 'run_as_main']
 
@@ -415,6 +415,13 @@ def write_history(history: list[dict], path) -> None:
     import pandas as pd
     if not history: return
     with atomic_write(path, 'w') as f: pd.DataFrame(history).to_csv(f, index=False)
+
+# %% ../nbs/30_trainer.ipynb #373deda2
+def compile_model(model: nn.Module, **kw) -> nn.Module:
+    """`torch.compile(model, dynamic=False, **kw)`: one static-shape graph per input shape (token count, batch size),
+    never a symbolic token dimension. PyTorch recompiles up to `torch._dynamo.config` 's recompile limit (8) shapes per
+    frame, enough for the RLT buckets plus unmasked and evaluation shapes; beyond it, that frame runs eagerly."""
+    return torch.compile(model, dynamic=False, **kw)
 
 # %% ../nbs/30_trainer.ipynb #55d4c62e
 def device_loader_fn(accelerator: Accelerator, loader) -> Callable[[int, int], Iterable]:

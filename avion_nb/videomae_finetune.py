@@ -17,7 +17,7 @@ from .core import save_json, machine_info
 from .vit import VideoViT, ViTConfig, vit_config
 from .gpu_aug import GPUAugment
 from .schedules import make_lr_fn, param_groups
-from .trainer import (UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit,
+from .trainer import (compile_model, UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict, setup_training, fit,
                               make_train_loader, device_loader_fn, check_batch, apply_eval_settings, save_run_config,
                               eval_settings_of, one_line)
 from .train_parts import (ClassifierSettings, VideoClassifier, load_weights, classify_step, evaluate_classification,
@@ -204,7 +204,7 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
                                                                        num_classes=C, num_processes=acc.num_processes),
                                            cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
-    if s.compile: model = torch.compile(model)
+    if s.compile: model = compile_model(model)
 
     def step_fn(b):
         check_batch(acc, b)                                  # the same bad-batch policy as every trainer

@@ -13,7 +13,7 @@ import torch
 from .core import save_json, machine_info
 from .datasets import _sub
 from .schedules import make_lr_fn, param_groups
-from .trainer import (RunSettings, UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict,
+from .trainer import (compile_model, RunSettings, UsageError, make_cli, run_as_main, start_run, fit_settings, settings_dict,
                               setup_training, fit, make_train_loader, device_loader_fn, check_batch)
 from .train_parts import finish_run
 from .videomae import (VideoMAE, MAEClipDataset, mae_batch_loss, step_masks, evaluate_reconstruction, peak_lr)
@@ -94,7 +94,7 @@ def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output
     model, opt, state, ck = setup_training(acc, model, opt, out, dict(settings_dict(s), global_batch=global_bs, peak_lr=peak,
                                                                        steps_per_epoch=spe, clips=len(ds), num_processes=acc.num_processes),
                                            cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
-    if s.compile: model = torch.compile(model)
+    if s.compile: model = compile_model(model)
     ratio, rank = s.mask_ratio, acc.process_index
 
     def step_fn(batch):
