@@ -10,7 +10,7 @@
 # Data is generated on the machine's local disk (/tmp/avion_gpu_data), never in the repo.
 set -u
 T1=${1:-280}; T2=${2:-200}; T3=${3:-0}
-OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT/logs"   # logs first: they come back even when a run is killed
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT/logs"; touch "$OUT/logs/.start"   # logs first: they come back even when a run is killed
 source scripts/gpu_env.sh > "$OUT/logs/env.txt" 2>&1; cat "$OUT/logs/env.txt"
 nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 D=/tmp/avion_gpu_data
@@ -21,4 +21,4 @@ run pretrain "$T1" python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75
 run loader "$T2" python scripts/bench_loader.py --data $D/loader --workers 16 ${LOADER_ARGS:-}
 [ "$T3" -gt 0 ] && run learning "$T3" python scripts/learning_check_mask.py --data $D/learning ${LEARNING_ARGS:-}
 # only the result files the runs changed or added (the device tool returns a limited number of files)
-git status --porcelain --untracked-files=all benchmarks | awk '{print $NF}' | while read -r f; do mkdir -p "$OUT/$(dirname "$f")"; cp "$f" "$OUT/$f"; done
+find benchmarks -type f -newer "$OUT/logs/.start" | while read -r f; do mkdir -p "$OUT/$(dirname "$f")"; cp "$f" "$OUT/$f"; done
