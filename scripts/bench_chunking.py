@@ -24,6 +24,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import machine_info, save_json, set_plot_style  # noqa: E402
 from avion_nb.synth import ensure_dataset  # noqa: E402
 from avion_nb.chunking import (MB, DISKS, plan, chunk_dataset, list_videos, decode_clips, plot_chunk_length,  # noqa: E402
@@ -102,7 +103,7 @@ def main():
     plot_keyint_sweep(pl.sweep, chosen=pl.keyint, target=pl.target_clips_per_s, ax=axs[2])
     plt.tight_layout(); fig.savefig(out/'chunking.png', dpi=110); plt.close(fig)
     res['seconds'] = round(time.time() - t0, 1)
-    save_json(res, out/'results.json')
+    save_json(portable_record(res), out/'results.json')
     print(f"wrote {out/'results.json'}, {out/'plan.json'}, {out/'plan_report.txt'}, {out/'chunking.png'} in {res['seconds']}s")
 
 

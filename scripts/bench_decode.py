@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 MODES = {'decode-then-crop': dict(fused=False, strategy='forward'),
@@ -223,7 +224,7 @@ def main():
                              clips_per_proc=a.clips, preset=a.preset, tunes=a.tunes, chunks=a.chunks or 'synthetic', n_chunks=a.n_chunks,
                              target_clips_per_s_per_core=TARGET),
                file_bytes={str(k): v for k, v in sizes.items()}, results=results, summary=summary)
-    save_json(rec, out / f'{name}.json')
+    save_json(portable_record(rec), out / f'{name}.json')
     plot(results, out / f'{name}.png')
     print(f'wrote {out / (name + ".json")} and .png in {time.time() - t_all:.0f}s')
 

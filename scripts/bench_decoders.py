@@ -33,6 +33,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 from avion_nb.core import machine_info, save_json  # noqa: E402
 from avion_nb import decode as D  # noqa: E402
@@ -233,7 +234,7 @@ def main():
         print(f'  ours, per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in rec['breakdown'][g].items()), flush=True)
     rec['batch_steps'] = batch_steps(8 if a.tiny else 64, 4, size)
     print('per batch of', 8 if a.tiny else 64, 'clips (ms):', ', '.join(f'{k} {v:.2f}' for k, v in rec['batch_steps'].items()))
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True); save_json(rec, out/f'{name}.json')
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True); save_json(portable_record(rec), out/f'{name}.json')
     print(f'wrote {out / (name + ".json")} in {time.time() - t0:.0f}s')
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import get_device, machine_info, save_json, set_plot_style  # noqa: E402
 from avion_nb.gpu_aug import GPUAugment, to_float_normalized, prefetch_to_device  # noqa: E402
 
@@ -107,7 +108,7 @@ def main():
     if a.tiny and a.out == p.get_default('out'):   # a smoke test never overwrites the recorded numbers
         import tempfile; a.out = tempfile.mkdtemp(prefix='avion_bench_tiny_')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    save_json(res, out / 'results.json')
+    save_json(portable_record(res), out / 'results.json')
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     set_plot_style()

@@ -28,6 +28,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import machine_info, save_json  # noqa: E402
 
 
@@ -151,7 +152,7 @@ def update_headline(rec, path: Path):
         f"{best['gop']} chunks: {best['chunk_kbps']:.0f} kb/s. benchmarks/loader/README.md"))
     h['loader_storage_vs_x264_default'] = dict(value=round(best['storage_vs_x264_default'], 2), **base, detail=(
         f"bytes of the {best['gop']} chunks / bytes of x264-default chunks of the same videos (target <= 3). benchmarks/loader/README.md"))
-    path.write_text(json.dumps(h, indent=2) + '\n'); print(f'updated {path}')
+    path.write_text(json.dumps(portable_record(h), indent=2) + '\n'); print(f'updated {path}')
 
 
 def main():
@@ -233,18 +234,18 @@ def main():
                         print(f"[{content}] {gop:14s} {r['mode']:16s} one worker: {r['one_worker_cpu_ms_per_clip']:5.1f} CPU ms/clip "
                               f"({r['clips_per_cpu_s']:5.1f} clips per CPU-s) | {r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x "
                               f"x264-default) | {st['frames_decoded_per_clip']:5.1f} frames/clip", flush=True)
-                        save_json(rec, out/f'{a.name}.json'); continue
+                        save_json(portable_record(rec), out/f'{a.name}.json'); continue
                     print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d}: {r['clips_per_s']:7.1f} clips/s | "
                           f"{r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x x264-default) | "
                           f"{st['frames_decoded_per_clip']:5.1f} frames/clip, {st['cpu_ms_per_clip']:5.1f} CPU ms/clip (1 proc) | "
                           f"workers {r['worker_busy']:.0%} busy, {r['worker_cpu_ms_per_clip']:.1f} CPU ms/clip; main "
                           f"{r['main_cores_busy']:.2f} cores", flush=True)
-                    save_json(rec, out/f'{a.name}.json')
+                    save_json(portable_record(rec), out/f'{a.name}.json')
     except KeyboardInterrupt:   # a time limit (timeout --signal=INT): keep what was measured
         rec['interrupted'] = True; print('interrupted: saving what was measured', flush=True)
     finally:
         rec['seconds'] = time.time() - t_all
-        save_json(rec, out/f'{a.name}.json')
+        save_json(portable_record(rec), out/f'{a.name}.json')
         print(f'wrote {out / (a.name + ".json")} in {rec["seconds"]:.0f}s')
         if not (a.tiny or a.no_headline or a.one_worker) and out.resolve() == (ROOT/'benchmarks'/'loader').resolve():
             update_headline(rec, ROOT/'benchmarks'/'headline.json')

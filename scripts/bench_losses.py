@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 
 import numpy as np
 import torch
@@ -144,7 +145,7 @@ def main():
     result['mir'] = bench_mir(nv, nt)
     print(f'  {result["mir"]["seconds"]:.1f}s')
 
-    save_json(result, out / 'results.json')
+    save_json(portable_record(result), out / 'results.json')
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     from avion_nb.core import set_plot_style
     set_plot_style()

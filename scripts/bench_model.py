@@ -50,6 +50,7 @@ from torch.nn.attention import sdpa_kernel
 from torch.utils.checkpoint import checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import get_device, machine_info, save_json, set_plot_style, seed_everything  # noqa: E402
 from avion_nb.attention import flash_attn_available, which_sdpa_kernel, set_attn_backend  # noqa: E402
 from avion_nb.attention import SDPA_KERNELS  # noqa: E402
@@ -610,10 +611,10 @@ def main():
                       f"{mbv if mbv is None else round(mbv, 1)!s:>7s} {(str(mx) + star) if mx else '-':>7s} {m_:>6s} "
                       f"{r['ego4d_gpu_hours_model_step']:8.1f} {r['wall_s']:6.1f}", flush=True)
             else: print(f'{r["name"]:32s} {r["status"]}', flush=True)
-        save_json(res, out / 'results.json')   # partial results survive a crash
+        save_json(portable_record(res), out / 'results.json')   # partial results survive a crash
     res['targets'] = targets(res)
     res['total_wall_s'] = time.perf_counter() - T0
-    save_json(res, out / 'results.json')
+    save_json(portable_record(res), out / 'results.json')
     if not a.tiny: plots(res, out, a.tiny)
     print(f'* Ego4D h: projected GPU-hours of AVION\'s ViT-B Ego4D recipe ({EGO4D_CLIPS / 1e6:.0f}M clips x {EGO4D_EPOCHS} epochs) '
           'at this MODEL-STEP speed on one GPU (no data loading; end-to-end speed is measured separately)')

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import machine_info, save_json  # noqa: E402
 
 RECIPE_CLIPS = 4_000_000 * 5      # AVION ViT-B Ego4D pretraining: ~4M clips x 5 epochs
@@ -88,7 +89,7 @@ def update_headline(path: Path, items: dict, machine: str, command: str):
     h = json.loads(path.read_text()) if path.exists() else {}
     for k, (v, detail) in items.items():
         h[k] = dict(value=v, machine=machine, command=command, date=date.today().isoformat(), detail=detail)
-    save_json(h, path)
+    save_json(portable_record(h), path)
 
 
 def main():
@@ -170,7 +171,7 @@ def main():
         print(f"AVION ViT-B Ego4D recipe ({RECIPE_CLIPS / 1e6:.0f}M clips = 4M x 5 epochs) at mask 0.5: "
               f"{RECIPE_CLIPS / 1e6:.0f}M / {half['videos_per_s']:.1f} videos/s / 3600 = {hours:.2f} GPU-hours on this GPU", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    save_json(res, out/'e2e_mask.json'); print(f'wrote {out/"e2e_mask.json"}', flush=True)
+    save_json(portable_record(res), out/'e2e_mask.json'); print(f'wrote {out/"e2e_mask.json"}', flush=True)
     if not a.no_headline and out.resolve() == (ROOT/'benchmarks'/'pretrain').resolve():
         mach, d = machine_short(res['machine_info']), res['data']
         data_txt = (f"'egocentric' content ({d['source_kbps']:.0f} kb/s sources), 15-s {a.gop} chunks ({d['chunk_kbps']:.0f} kb/s), "

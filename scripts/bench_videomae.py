@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ def main():
             for v in variants:
                 for w in workers:
                     rec['results'].append(run_config(a, kin, v, w, dirs[v], a.steps, tmp))
-                    save_json(rec, out/name)
+                    save_json(portable_record(rec), out/name)
     if a.mode == 'sweep':
         by = {(r['variant'], r['workers']): r for r in rec['results']}
         tg = {}
@@ -176,7 +177,7 @@ def main():
         rec['summary'] = tg
         print(json.dumps(tg, indent=1))
         plot(rec['results'], out/('fig7_tiny.png' if a.tiny else 'fig7.png'))
-    save_json(rec, out/name)
+    save_json(portable_record(rec), out/name)
     print(f'wrote {out/name} in {time.time() - t0:.0f}s')
 
 

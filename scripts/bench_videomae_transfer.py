@@ -13,6 +13,7 @@ Writes <out>/transfer.json (and the two runs' folders). Sizes are flags; the def
 import argparse, json, os, sys, time, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from portable import portable_record  # noqa: E402  (records without machine-local paths)
 from avion_nb.core import save_json, machine_info
 from avion_nb.synth import make_dataset
 from avion_nb.videomae_pretrain import videomae_pretrain
@@ -54,7 +55,7 @@ if not a.skip_pretrain:
     res['pretrain'] = dict(recon=pt['recon'], steps=pt['global_step'], seconds=time.time() - t0, final_train_loss=pt['final_loss'],
                            step_s=pt.get('step_s'), data_wait_pct=pt.get('data_wait_pct'))
     print('pretrain:', res['pretrain'], flush=True)
-    save_json(res, out/'transfer.json')
+    save_json(portable_record(res), out/'transfer.json')
 if a.skip_pretrain and (out/'transfer.json').exists():
     res = dict(json.loads((out/'transfer.json').read_text()), **{k: res[k] for k in ('args', 'machine', 'command')})
 seeds = [int(x) for x in a.ft_seeds.split(',')]
@@ -67,9 +68,9 @@ for name, pre in (('from_videomae', str(out/'pretrain'/'encoder.pt')), ('from_sc
                                **dict(common, seed=seed))
         runs[str(seed)] = dict(final_eval=ft['final_eval'], evals=ft['evals'], seconds=time.time() - t0, steps=ft['global_step'])
         print(name, 'seed', seed, ft['final_eval'], flush=True)
-        save_json(res, out/'transfer.json')
+        save_json(portable_record(res), out/'transfer.json')
     fe = [r['final_eval'] for r in runs.values()]
     res[name + '_mean'] = {k: sum(f[k] for f in fe) / len(fe) for k in ('top1', 'top5')} | dict(seeds=sorted(runs, key=int))
-    save_json(res, out/'transfer.json')
+    save_json(portable_record(res), out/'transfer.json')
 print({k: res[k] for k in res if k.endswith('_mean')}, {k: res.get('pretrain', {}).get('recon') for k in ['pretrain']})
 if a.tiny: __import__('shutil').rmtree(tmp, ignore_errors=True)

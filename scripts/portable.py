@@ -81,7 +81,29 @@ def portable_args(d: dict) -> dict:
     return {k: one(v) for k, v in d.items()}
 
 
+_ABS = re.compile(r"(?<![\w.$])/(?:[\w.@+-]+/)*[\w.@+-]+")
+
+
+def portable_text(s: str) -> str:
+    "Every absolute path inside a free-text string (a command, a log line, a detail) made portable."
+    return _ABS.sub(lambda m: portable_path(m.group(0)), s)
+
+
+def portable_record(obj):
+    """A result record (dicts, lists, strings, Paths) with every absolute machine-local path in it made portable:
+    the one filter every bench script passes its JSON through before writing it under `benchmarks/`."""
+    if isinstance(obj, Path): return portable_path(obj)
+    if isinstance(obj, str): return portable_text(obj) if '/' in obj else obj
+    if isinstance(obj, (list, tuple)): return [portable_record(x) for x in obj]
+    if isinstance(obj, dict): return {k: portable_record(v) for k, v in obj.items()}
+    return obj
+
+
 def _check():
+    rec = portable_record({'command': f'{sys.executable} scripts/x.py --out /root/out/a --data {ROOT}/data/d', 'n': 3,
+                           'files': [Path('/opt/torch/lib/x.so')], 'detail': 'ratio 4/3, 224^2, speed 1.2/s'})
+    assert rec['command'] == 'python scripts/x.py --out $OUT/a --data data/d', rec
+    assert rec['files'] == ['$OUT/x.so'] and rec['n'] == 3 and rec['detail'] == 'ratio 4/3, 224^2, speed 1.2/s', rec
     tmp = tempfile.gettempdir()
     assert portable_path('/opt/torch/.venv/bin/python') == 'python'
     assert portable_path('/root/.pyenv/versions/3.11.7/bin/python3.11') == 'python'
