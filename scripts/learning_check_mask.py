@@ -19,6 +19,12 @@ big GPU it is loader-bound, so masking cannot save wall-clock time there).
 
     python scripts/learning_check_mask.py                  # 1x H200 (16 cores): ~4 min; writes benchmarks/pretrain/mask_learning.json
     python scripts/learning_check_mask.py --tiny           # CPU smoke test: tiny data/model, output only in a temp folder
+    python scripts/learning_check_mask.py --model demo --cpu --workers 2 --ego4d_videos 12 --epochs 40 --eval_every 10 --mask_epochs_factor 1.25
+                                                           # 2-core CPU VM, ~6.5 min idle: writes benchmarks/pretrain/mask_learning_cpu.json
+
+On a CPU the step is compute-bound, so fewer tokens buy wall-clock time there too. The JSON records the machine
+(nproc, CPU model, torch), the load average before and after each run (other jobs on the machine slow both runs),
+the command, every evaluation and the pass/fail of each criterion.
 """
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
@@ -26,6 +32,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from avion_nb.core import machine_info, save_json  # noqa: E402
+sys.path.insert(0, str(ROOT/'scripts'))
+from portable import portable_command, portable_args, portable_record  # noqa: E402
+
+
+def cpu_model() -> str | None:
+    "The CPU's model name from /proc/cpuinfo (Linux), else None."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return None
+
+
+def load_avg():
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, 'getloadavg') else None
 
 MODELS = dict(
     base=dict(vision='vit_b16', text='{"width": 256, "heads": 4, "layers": 4}', img_size=224, num_frames=4, embed_dim=256,
@@ -63,6 +84,8 @@ def main():
     p.add_argument('--workers', type=int, default=16)
     p.add_argument('--compile', action='store_true', help='torch.compile both runs (adds compile time to the first steps of both)')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--cpu', action='store_true', help='train on the CPU (also the default when no GPU is visible)')
+    p.add_argument('--name', default=None, help='result file name (default mask_learning.json, mask_learning_cpu.json on the CPU)')
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny data, model and epochs; output only in a temp folder')
     a = p.parse_args()
     tmp = None
@@ -76,7 +99,9 @@ def main():
     from avion_nb.demo import prepare_demo_data
     from avion_nb.pretrain import run_pretrain
     root, out = Path(a.data), Path(a.out)
-    command = ' '.join(['python', 'scripts/learning_check_mask.py'] + sys.argv[1:])
+    command = portable_command()
+    on_cpu = bool(a.tiny or a.cpu or not torch.cuda.is_available())
+    out_name = a.name or ('mask_learning_cpu.json' if on_cpu else 'mask_learning.json')
     T0 = time.perf_counter()
     prep = prepare_demo_data(root, preset='tiny' if a.tiny else 'default', chunk_len=5 if a.tiny else 15, keyint=15 if a.tiny else 30,
                              verbose=False, **({} if a.tiny else dict(ego4d_videos=a.ego4d_videos)), num_workers=os.cpu_count())
@@ -86,19 +111,22 @@ def main():
     common = dict(**model, train_data='ego4d', eval_data='ek100_mir', rephraser=True, color_jitter=0.4, rrc_scale='0.5,1.0',
                   lr_schedule='cosine', lr_end=lr, warmup_epochs=a.warmup_epochs, eval_every=a.eval_every, eval_batch_size=64,
                   workers=a.workers, seed=a.seed, log_with='none', progress=False, meter_window=1, checkpoint=False,
-                  compile=a.compile, cpu=a.tiny)
+                  compile=a.compile, cpu=on_cpu)
     E, EM = a.epochs, max(a.epochs + a.eval_every, round(a.epochs * a.mask_epochs_factor / a.eval_every) * a.eval_every)
     runs_dir = tempfile.TemporaryDirectory()
-    res = dict(command=command, machine_info=machine_info(), args=vars(a), config=common, data=prep, runs={})
+    mi = machine_info(); mi.update(nproc=os.cpu_count(), cpu_model=cpu_model(), device='cpu' if on_cpu else mi.get('gpus', ['cuda'])[0])
+    mi.pop('host', None)
+    res = dict(command=command, machine_info=mi, args=portable_args(vars(a)), config=common, data=prep,
+               load_avg_start=load_avg(), runs={})
     for name, kw in (('unmasked', dict(epochs=E, eval_first=True)), (f'mask{a.mask:g}', dict(epochs=EM, mask_ratio=a.mask, mask_mode=a.mask_mode))):
-        t0 = time.perf_counter()
+        t0, l0 = time.perf_counter(), load_avg()
         r = run_pretrain(root, f'{runs_dir.name}/{name}', **common, **kw)
         ep_t = epoch_times(r['history'])
         maps = map_by_epoch(r['evals'])
         res['runs'][name] = dict(epochs=kw['epochs'], mask_ratio=kw.get('mask_ratio', 0.), train_s=ep_t[max(ep_t)], run_s=time.perf_counter() - t0,
                                  videos_per_s=r['summary']['videos_per_s'], data_wait_pct=r['summary']['data_wait_pct'],
                                  tokens_per_clip=r['summary']['tokens_per_clip'], tokens_total=r['summary']['tokens_total'],
-                                 steps=r['summary']['global_step'], mAP_avg_by_epoch=maps,
+                                 steps=r['summary']['global_step'], load_avg_start=l0, load_avg_end=load_avg(), mAP_avg_by_epoch=maps,
                                  train_s_by_epoch={k: ep_t[k] for k in maps if k in ep_t},
                                  evals={k: {m: v[m] for m in ('mAP_v2t', 'mAP_t2v', 'mAP_avg', 'nDCG_avg', 'epoch')} for k, v in r['evals'].items()})
         print(f"{name}: {kw['epochs']} epochs, {res['runs'][name]['train_s']:.1f}s training, {res['runs'][name]['videos_per_s']:.1f} videos/s, "
@@ -122,6 +150,7 @@ def main():
     res['checks'] = checks
     res['passed'] = all(c['passed'] for c in checks.values())
     res['wall_s'] = time.perf_counter() - T0
+    res['load_avg_end'] = load_avg()
     c = checks
     print(f"untrained mAP_avg {untrained:.2f} -> unmasked {a_map:.2f} after {E} epochs ({c['learned']['ratio']:.2f}x, learned: "
           f"{'PASS' if c['learned']['passed'] else 'FAIL'})", flush=True)
@@ -131,7 +160,7 @@ def main():
           f"{(m_at_t if m_at_t is not None else float('nan')):.2f} vs unmasked {a_map:.2f} (beats: {'PASS' if c['equal_time']['passed'] else 'FAIL'})", flush=True)
     print(f"overall: {'PASS' if res['passed'] else 'FAIL'} ({res['wall_s']:.0f}s)", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    save_json(res, out/'mask_learning.json'); print(f'wrote {out/"mask_learning.json"}', flush=True)
+    save_json(portable_record(res), out/out_name); print(f'wrote {out/out_name}', flush=True)
     return res
 
 
