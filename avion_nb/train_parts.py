@@ -51,9 +51,13 @@ class EpochRepeat(torch.utils.data.Dataset):
     epoch_keys = True
     def __init__(self, base, k: int): self.base, self.k, self.n = base, int(k), len(base)
     def __len__(self): return self.k * self.n
-    def __getitem__(self, key):
+    def _base_key(self, key):
         e, j = key if isinstance(key, tuple) else (0, key)
-        return self.base[(int(e) * self.k + int(j) // self.n, int(j) % self.n)]
+        return (int(e) * self.k + int(j) // self.n, int(j) % self.n)
+    def __getitem__(self, key): return self.base[self._base_key(key)]
+    def __getitems__(self, keys) -> list:   # a DataLoader batch: the base's batched read (one batch buffer) if it has one
+        ks = [self._base_key(k) for k in keys]
+        return self.base.__getitems__(ks) if hasattr(self.base, '__getitems__') else [self.base[k] for k in ks]
     def set_epoch(self, epoch: int) -> None: self.base.set_epoch(epoch)
     def __getattr__(self, name):   # everything else (worker_init, table, ...) from the base dataset
         if name in ('base', 'k', 'n') or name.startswith('__'): raise AttributeError(name)
