@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'seed_everything', 'atomic_write', 'save_json', 'machine_info', 'set_plot_style']
+__all__ = ['get_device', 'seed_everything', 'patch_env', 'available_cores', 'local_processes', 'main_thread_count', 'set_threads',
+           'threads_line', 'atomic_write', 'save_json', 'machine_info', 'set_plot_style']
 
 # %% ../nbs/00_core.ipynb #0f9bb67f
 def get_device(prefer: str | None = None) -> torch.device:
@@ -23,6 +24,51 @@ def seed_everything(seed: int) -> None:
     "Seed Python, NumPy and PyTorch (all devices) so that a run is reproducible."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
+
+@contextlib.contextmanager
+def patch_env(**env):
+    "Set (a string) or remove (None) environment variables inside a `with` block; the old values come back after it."
+    old = {k: os.environ.get(k) for k in env}
+    def put(d):
+        for k, v in d.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = str(v)
+    put(env)
+    try: yield
+    finally: put(old)
+
+# %% ../nbs/00_core.ipynb #54801c25
+def available_cores() -> int:
+    "CPU cores this process may run on (its affinity mask; `os.cpu_count()` where there is none)."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
+def local_processes() -> int:
+    "Training processes launched on this machine: the launcher's `LOCAL_WORLD_SIZE` (torchrun, accelerate), else 1."
+    try: return max(1, int(os.environ.get('LOCAL_WORLD_SIZE') or 1))
+    except ValueError: return 1
+
+# %% ../nbs/00_core.ipynb #ca3e2e29
+def main_thread_count(workers: int, worker_threads: int = 1, *, gpu: bool | None = None, cores: int | None = None,
+                      procs: int | None = None) -> int:
+    "Default intra-op threads of a training process (see the rule above); `OMP_NUM_THREADS`, if set, caps it."
+    gpu = torch.cuda.is_available() if gpu is None else gpu
+    share = max(1, (cores or available_cores()) // (procs or local_processes()))
+    n = max(1, share - workers * worker_threads) if gpu else share
+    cap = os.environ.get('OMP_NUM_THREADS', '')
+    return min(n, int(cap)) if cap.isdigit() and int(cap) > 0 else n
+
+# %% ../nbs/00_core.ipynb #71bdd9fe
+def set_threads(n: int) -> int:
+    "Set this process's intra-op thread count (`torch.set_num_threads`); returns the count in effect."
+    if int(n) < 1: raise ValueError(f'thread count must be >= 1, got {n}')
+    torch.set_num_threads(int(n))
+    return torch.get_num_threads()
+
+def threads_line(main: int, workers: int, worker_threads: int) -> str:
+    "The start-of-run line that says how the cores are shared."
+    return (f'threads: {main} intra-op in the main process (--main_threads), {workers} loader worker(s) x {worker_threads} '
+            f'(--workers, --worker_threads); {available_cores()} cores for {local_processes()} process(es) on this machine')
 
 # %% ../nbs/00_core.ipynb #37a51583
 @contextlib.contextmanager

@@ -29,8 +29,9 @@ __all__ = ['pretrain', 'train_token_keep', 'PretrainSettings', 'run_pretrain']
 # %% ../nbs/31_pretrain.ipynb #5e04c48a
 def train_token_keep(acc, visual, video: torch.Tensor, drop: TokenDrop | None, step: int, seed: int = 0) -> torch.Tensor | None:
     """`visible_idx` [B, n] of the local batch `video` at global step `step` under `drop` (None: every token is kept);
-    `visual.last_token_counts` holds the informative tokens per clip. Random masks come from `token_drop_generator(seed, step)`
-    (exact resume) as one draw for the global batch: the distributed sampler deals a global batch out round-robin
+    `visual.last_token_counts` holds the informative tokens per clip. Random masks come from `token_drop_generator(seed, step)`,
+    made on `video`'s device
+    (exact resume), as rows of one draw for the global batch: the distributed sampler deals a global batch out round-robin
     (process r holds its rows r, r+W, ...), so process r takes those rows and every clip gets the mask a single process
     with the same global batch gives it. 'rlt' pads every process to the largest bucket of the global batch, for the same reason."""
     if drop is None or not drop.active: return None
@@ -44,11 +45,8 @@ def train_token_keep(acc, visual, video: torch.Tensor, drop: TokenDrop | None, s
                 cfg = visual.cfg
                 keep = rlt_keep_indices(video, cfg.patch_size, cfg.tubelet, drop.threshold, drop.buckets, size=int(n))[0].to(video.device)
         return keep
-    gen = token_drop_generator(seed, step)
-    if W == 1: return visual.token_keep(video, drop, gen)
-    keep = visual.token_keep(video[:1].expand(W * B, *video.shape[1:]), drop, gen)   # random modes read only the shape
-    visual.last_token_counts = visual.last_token_counts[r::W]
-    return keep[r::W].contiguous()
+    rows = torch.arange(B) * W + r                                 # this process's rows of the global batch
+    return visual.token_keep(video, drop, token_drop_generator(seed, step), total=W * B, rows=rows)
 
 # %% ../nbs/31_pretrain.ipynb #cdeae79a
 @dataclass
@@ -132,7 +130,7 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
         video = aug(b['video'])
         keep = train_token_keep(acc, raw.visual, video, drop, state.global_step, s.seed) if state.epoch < masked_epochs else None
         out = contrastive_step(acc, model, loss_fn, video, b['text'], s.accum_freq, visible_idx=keep)
-        tok = float(raw.visual.last_token_counts.float().mean()) if keep is not None else n_all
+        tok = (keep.shape[1] if drop.mode != 'rlt' else raw.visual.last_token_counts.float().mean()) if keep is not None else n_all   # no host sync
         return dict(out, logit_scale=raw.logit_scale.exp().detach(), n_skipped=b.get('n_skipped', 0), tokens_per_clip=tok,
                     tokens_encoded=keep.shape[1] if keep is not None else n_all)
 

@@ -21,8 +21,8 @@ __all__ = ['EVAL_KEYS', 'DEPRECATED', 'KNOWN_ERRORS', 'make_accelerator', 'Usage
            'HistoryCSV', 'save_run_config', 'mfu', 'eval_settings_of', 'setup_training', 'train_flops_per_video',
            'peak_flops', 'write_history', 'compile_model', 'device_loader_fn', 'check_batch', 'make_train_loader',
            'step_seed', 'throughput_summary', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
-           'apply_eval_settings', 'start_run', 'fit_settings', 'settings_dict', 'check_vision', 'settings_help',
-           'settings_parser', 'one_line', 'make_cli', 'run_as_main']
+           'apply_eval_settings', 'start_run', 'apply_threads', 'fit_settings', 'settings_dict', 'check_vision',
+           'settings_help', 'settings_parser', 'one_line', 'make_cli', 'run_as_main']
 
 # %% ../nbs/30_trainer.ipynb #15feec7a
 def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | None = 'tensorboard',
@@ -250,7 +250,8 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     finally:
         stop.uninstall(); bar.close()
         if csv_log is not None: csv_log.close()
-        summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped)
+        summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
+                       main_threads=torch.get_num_threads())
         exc = __import__('sys').exc_info()[1]
         # save at the end, and after a crash when alone (with several processes the others may be stuck in a
         # collective, so a crash there relies on the periodic checkpoints)
@@ -494,7 +495,8 @@ class RunSettings:
     # loader
     workers: int = field(default_factory=default_workers)  # loader worker processes per GPU (default: min(8, CPU cores))
     prefetch: int = 2  # batches prefetched per worker
-    worker_threads: int = 1  # decoder threads per worker
+    worker_threads: int = 1  # intra-op CPU threads of each loader worker (each decodes with one FFmpeg thread)
+    main_threads: int = 0  # intra-op CPU threads of each training process (0: auto, its share of the cores minus its workers' threads on a GPU)
     # model: run settings that are not architecture
     vision: str = 'vit_b16'  # ViT preset (vit_tiny/vit_s16/vit_b16/vit_l14) or a JSON dict of ViTConfig fields
     attn: str = 'sdpa'  # attention kernel: naive | sdpa | sdpa:flash | sdpa:cudnn | sdpa:efficient | flash_attn
@@ -553,7 +555,7 @@ class RunSettings:
             if getattr(self, k) not in ok: raise UsageError(f'--{k} must be one of {"/".join(ok)}, got {getattr(self, k)!r}')
         for k in ('batch_size', 'epochs', 'accum_freq', 'num_frames', 'img_size', 'prefetch', 'worker_threads', 'eval_batch_size', 'log_every', 'meter_window'):
             if getattr(self, k) < 1: raise UsageError(f'--{k} must be >= 1, got {getattr(self, k)}')
-        for k in ('workers', 'max_steps', 'save_every', 'save_every_epochs', 'keep', 'eval_every', 'lr', 'wd', 'clip_grad', 'drop_path'):
+        for k in ('workers', 'main_threads', 'max_steps', 'save_every', 'save_every_epochs', 'keep', 'eval_every', 'lr', 'wd', 'clip_grad', 'drop_path'):
             if getattr(self, k) < 0: raise UsageError(f'--{k} must be >= 0, got {getattr(self, k)}')
         if not 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1: raise UsageError(f'--rrc_scale must be 0 < min <= max <= 1, got {self.rrc_scale}')
         if self.chunk_len not in ('auto', 'none'):
@@ -625,7 +627,15 @@ def start_run(s: RunSettings) -> tuple[Accelerator, str]:
     mp = s.mixed_precision if (torch.cuda.is_available() and not s.cpu) else 'no'
     acc = make_accelerator(s.output_dir, mp, log_with=None if s.log_with == 'none' else s.log_with, cpu=s.cpu, seed=s.seed)
     seed_everything(s.seed)
+    apply_threads(acc, s)
     return acc, mp
+
+def apply_threads(acc, s: RunSettings) -> int:
+    "Set the run's main-process threads (`--main_threads`, 0: `main_thread_count`) and print how the cores are shared."
+    from avion_nb.core import main_thread_count, set_threads, threads_line
+    n = set_threads(s.main_threads or main_thread_count(s.workers, s.worker_threads, gpu=acc.device.type == 'cuda'))
+    acc.print(threads_line(n, s.workers, s.worker_threads))
+    return n
 
 def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dict:
     "`fit`'s keyword arguments from the shared settings (the history CSV of this run segment in the run folder)."
@@ -667,7 +677,7 @@ DEPRECATED = dict(
 
 # %% ../nbs/30_trainer.ipynb #ffbb6b9a
 _GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'num_frames', 'img_size', 'fused', 'rrc_scale', 'flip_p', 'bad_sample'),
-               loader=('workers', 'prefetch', 'worker_threads'),
+               loader=('workers', 'prefetch', 'worker_threads', 'main_threads'),
                model=('vision', 'attn', 'checkpointing', 'drop_path', 'compile'),
                optimisation=('batch_size', 'accum_freq', 'epochs', 'max_steps', 'lr', 'wd', 'betas', 'eps', 'clip_grad'),
                schedule=('lr_schedule', 'warmup_epochs', 'lr_start', 'lr_end'), precision=('mixed_precision',),

@@ -15,9 +15,9 @@ from .attention import Attention, set_attn_backend, to_temporal_groups, from_tem
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'PE_INFLATION', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU',
            'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
-           'interpolate_temporal_pe', 'token_drop_generator', 'TokenDrop', 'kept_per_frame', 'random_keep_indices',
-           'cube_change', 'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes', 'activation_memory_per_video',
-           'plot_memory_breakdown']
+           'interpolate_temporal_pe', 'token_drop_generator', 'TokenDrop', 'kept_per_frame', 'mask_noise',
+           'random_keep_indices', 'cube_change', 'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes',
+           'activation_memory_per_video', 'plot_memory_breakdown']
 
 # %% ../nbs/11_vit.ipynb #f1c2303a
 class _QuickGELUFn(torch.autograd.Function):
@@ -322,9 +322,10 @@ class VideoViT(nn.Module):
 
     @torch._disable_dynamo      # = torch.compiler.disable, but imports dynamo on the first call, not when this module loads
     def token_keep(self, x: torch.Tensor, drop: TokenDrop, generator: torch.Generator | None = None,
-                   start: int = 0, total: int | None = None) -> torch.Tensor | None:
+                   start: int = 0, total: int | None = None, rows=None) -> torch.Tensor | None:
         """Indices [B, n] of the patch tokens the clips `x` [B,C,T,H,W] keep under `drop` (None: all are kept).
-        Random modes draw from `generator` (rows `start:start+B` of a draw for `total` clips, see `random_keep_indices`);
+        Random modes draw on `x`'s device from a key of `generator` (rows `start:start+B` of a draw for `total` clips,
+        or the global `rows`; see `random_keep_indices`);
         'rlt' reads the pixels. Runs eagerly, outside `torch.compile`; `last_token_counts` [B] holds the informative
         tokens per clip (changed cubes for 'rlt', the kept count otherwise)."""
         if drop is None or not drop.active: return None
@@ -336,7 +337,7 @@ class VideoViT(nn.Module):
             keep, counts = rlt_keep_indices(x, cfg.patch_size, cfg.tubelet, drop.threshold, drop.buckets)
             keep = keep.to(x.device)
         else:
-            keep = random_keep_indices(B, grid, drop.ratio, drop.mode, generator, x.device, start, total)
+            keep = random_keep_indices(B, grid, drop.ratio, drop.mode, generator, x.device, start, total, rows)
             counts = torch.full((B,), keep.shape[1])
         self.last_token_counts = counts.cpu()
         return keep
@@ -395,9 +396,9 @@ def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None, mo
 MASK_MODES = ('tube', 'frame', 'rlt')
 
 def token_drop_generator(seed: int, step: int) -> torch.Generator:
-    """The CPU generator of the token masks of global step `step`: a function of (seed, step) only, the same on every
+    """The CPU generator of the token-mask key of global step `step`: a function of (seed, step) only, the same on every
     process. Resuming at step k draws the masks an uninterrupted run draws there, and a data-parallel run draws the
-    masks of one process at the same global batch (each process takes its rows with `start`/`total`)."""
+    masks of one process at the same global batch (each process computes its rows with `start`/`total` or `rows`)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step + 7_777_777_777)
 
 @dataclass(frozen=True)
@@ -419,23 +420,39 @@ def kept_per_frame(num_spatial: int, ratio: float) -> int:
     if not 0 <= ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1), got {ratio}")
     return max(1, round(num_spatial * (1 - ratio)))
 
+_M31 = 0x7FFFFFFF
+
+def _mix31(x: torch.Tensor) -> torch.Tensor:
+    "Two xor-shift-multiply rounds on 31-bit int64 values (no product reaches 2^63: CPU and GPU agree bit for bit)."
+    x = ((x >> 16) ^ x) * 0x45d9f3b & _M31
+    x = ((x >> 16) ^ x) * 0x45d9f3b & _M31
+    return (x >> 16) ^ x
+
+def mask_noise(key: int, rows, n: int, device=None) -> torch.Tensor:
+    "Noise [len(rows), n] in [0, 2^31): a pure function of (`key`, global row, position), computed where `device` says."
+    rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
+    pos = torch.arange(n, dtype=torch.int64, device=rows.device)
+    h = _mix31(_mix31((rows[:, None] * 0x27d4eb2d + (key & _M31)) & _M31) ^ ((key >> 31) & _M31))
+    return _mix31((h + pos * 0x165667b1) & _M31)
+
 def random_keep_indices(batch: int, grid: tuple, ratio: float, mode: str = 'tube', generator: torch.Generator | None = None,
-                        device=None, start: int = 0, total: int | None = None) -> torch.Tensor:
+                        device=None, start: int = 0, total: int | None = None, rows=None) -> torch.Tensor:
     """Time-major indices [batch, T'·k] (ascending) of the patch tokens kept by random `mode` ('tube' | 'frame') masking
-    at `ratio` on a token grid (T', h, w). The noise is drawn on the CPU from `generator` for `total` clips (default
-    `batch`); rows `start:start+batch` are returned (a process's share of one global draw)."""
+    at `ratio` on a token grid (T', h, w), computed on `device`. One key is drawn from `generator` (CPU); clip i of a
+    global draw of `total` clips gets noise from (key, i), so rows `start:start+batch` (or the global `rows`) equal
+    those rows of the whole draw."""
     Tp, S = grid[0], math.prod(grid[1:])
     total = batch if total is None else total
-    if not 0 <= start <= total - batch: raise ValueError(f"rows {start}:{start + batch} are outside a draw of {total} clips")
+    if rows is None:
+        if not 0 <= start <= total - batch: raise ValueError(f"rows {start}:{start + batch} are outside a draw of {total} clips")
+        rows = torch.arange(start, start + batch)
+    if mode not in ('tube', 'frame'): raise ValueError(f"random masking mode must be 'tube' or 'frame', got {mode!r}")
     k = kept_per_frame(S, ratio)
-    if mode == 'tube': noise = torch.rand(total, 1, S, generator=generator)[start:start + batch].expand(-1, Tp, -1)
-    elif mode == 'frame': noise = torch.rand(total, Tp, S, generator=generator)[start:start + batch]
-    else: raise ValueError(f"random masking mode must be 'tube' or 'frame', got {mode!r}")
-    s = noise.argsort(-1)[..., :k].sort(-1).values                        # [batch, T', k] spatial positions
-    idx = (s + torch.arange(Tp)[:, None] * S).reshape(batch, Tp * k)
-    if device is not None and torch.device(device).type == 'cuda':     # pinned + async: no host-device sync per step
-        return idx.pin_memory().to(device, non_blocking=True)
-    return idx if device is None else idx.to(device)
+    key = int(torch.randint(0, 2**62, (1,), generator=generator))
+    noise = mask_noise(key, rows, S if mode == 'tube' else Tp * S, device).view(batch, -1, S)   # [B, 1 or T', S]
+    s = noise.sort(dim=-1, stable=True).indices[..., :k].sort(-1).values                            # kept spatial positions
+    idx = s.expand(batch, Tp, k) + torch.arange(Tp, device=s.device)[:, None] * S
+    return idx.reshape(batch, Tp * k)
 
 def cube_change(video: torch.Tensor, patch: int, tubelet: int = 1) -> torch.Tensor:
     "Mean |Δ| of each t×p×p cube of `video` [B,C,T,H,W] vs the same cube one temporal position earlier: [B, T'·S] (first position: +inf)."
