@@ -86,9 +86,12 @@ def decode_stats(ds, n, seed=0):
                 open_cache_hit_rate=c.hits / max(1, c.hits + c.misses) if c is not None else None)
 
 
-def loader_speed(ds, workers, a, device):
+def loader_speed(ds, workers, a, device, main_threads=0):
     from avion_nb.datasets import make_loader
     from avion_nb.gpu_aug import prefetch_to_device
+    from avion_nb.core import main_thread_count, set_threads
+    # the main process's intra-op threads, as a trainer sets them (0: the trainers' automatic rule)
+    n_main = set_threads(main_threads or main_thread_count(workers, 1, gpu=device.type == 'cuda'))
     dl = make_loader(ds, a.batch, num_workers=workers, shuffle=True, seed=0, drop_last=True, stream=True,
                      prefetch_factor=a.prefetch if workers else None)
     it = iter(prefetch_to_device(dl.for_epoch(0), device))
@@ -104,7 +107,8 @@ def loader_speed(ds, workers, a, device):
     dt, m1, w1 = time.perf_counter() - t0, time.process_time(), _children_cpu()
     wcpu = sum(w1[p] - w0[p] for p in w1 if p in w0)   # CPU seconds of the workers during the measurement
     del it, dl
-    return dict(workers=workers, clips=n, seconds=dt, clips_per_s=n / dt, startup_s=first,
+    return dict(workers=workers, main_threads=n_main, main_threads_setting=main_threads or 'auto', clips=n, seconds=dt,
+                clips_per_s=n / dt, startup_s=first,
                 batch_shape=list(b['video'].shape), pinned=bool(device.type == 'cuda'),
                 worker_cpu_ms_per_clip=wcpu / n * 1e3, worker_busy=wcpu / dt / max(1, workers),
                 main_cpu_ms_per_clip=(m1 - m0) / n * 1e3, main_cores_busy=(m1 - m0) / dt)
@@ -134,6 +138,7 @@ def update_headline(rec, path: Path):
     "benchmarks/headline.json: the loader keys from this run (egocentric, 16 workers, fused, best clips/s at <= 3x storage)."
     import datetime, json
     rs = [r for r in rec['results'] if r['content'] == 'egocentric' and r['workers'] == 16 and r['mode'] == 'fused+smart'
+          and r.get('main_threads_setting', 'auto') == 'auto'
           and r['storage_vs_x264_default'] <= 3.0]
     if not rs or rec['device'] != 'cuda': print('headline not updated: no 16-worker egocentric GPU result at <= 3x'); return
     best = max(rs, key=lambda r: r['clips_per_s'])
@@ -165,6 +170,8 @@ def main():
     p.add_argument('--no_stress_dtc', action='store_true', help='skip decode-then-crop for the contents after the first')
     p.add_argument('--no_default_reads', action='store_true', help='make the x264-default chunks (storage baseline) but do not read them')
     p.add_argument('--workers', type=int, nargs='+', default=[16])
+    p.add_argument('--main_threads', type=int, nargs='+', default=[0],
+                   help="the main process's intra-op threads to sweep (0: the trainers' automatic rule, core.main_thread_count)")
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--prefetch', type=int, default=4)
     p.add_argument('--seconds', type=float, default=6.0, help='measured seconds per configuration')
@@ -188,6 +195,7 @@ def main():
     p.add_argument('--headline_from', metavar='RESULTS_JSON', help='only update benchmarks/headline.json from a results file '
                    '(e.g. one copied back from the GPU machine) and exit')
     a = p.parse_args()
+    if any(m < 0 for m in a.main_threads): p.error(f'--main_threads: counts must be >= 0 (0: automatic), got {a.main_threads}')
     if a.headline_from:
         import json
         f = Path(a.headline_from)
@@ -224,8 +232,8 @@ def main():
             for gop, fused in variants:
                 ds = dataset(ego, store[gop]['dir'], a, fused)
                 st = decode_stats(ds, a.stat_clips)
-                for w in ([1] if a.one_worker else a.workers):
-                    r = one_worker_cpu(ds, a) if a.one_worker else loader_speed(ds, w, a, device)
+                for w, mt in ([(1, 0)] if a.one_worker else [(w, mt) for w in a.workers for mt in a.main_threads]):
+                    r = one_worker_cpu(ds, a) if a.one_worker else loader_speed(ds, w, a, device, mt)
                     r.update(content=content, gop=gop, mode='fused+smart' if fused else 'decode-then-crop',
                              source_kbps=store[gop]['src_kbps'], chunk_kbps=store[gop]['kbps'],
                              storage_vs_x264_default=store[gop]['bytes'] / base, **st)
@@ -235,7 +243,7 @@ def main():
                               f"({r['clips_per_cpu_s']:5.1f} clips per CPU-s) | {r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x "
                               f"x264-default) | {st['frames_decoded_per_clip']:5.1f} frames/clip", flush=True)
                         save_json(portable_record(rec), out/f'{a.name}.json'); continue
-                    print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d}: {r['clips_per_s']:7.1f} clips/s | "
+                    print(f"[{content}] {gop:14s} {r['mode']:16s} workers {w:2d} main threads {r['main_threads']:2d}: {r['clips_per_s']:7.1f} clips/s | "
                           f"{r['chunk_kbps']:5.0f} kb/s ({r['storage_vs_x264_default']:.2f}x x264-default) | "
                           f"{st['frames_decoded_per_clip']:5.1f} frames/clip, {st['cpu_ms_per_clip']:5.1f} CPU ms/clip (1 proc) | "
                           f"workers {r['worker_busy']:.0%} busy, {r['worker_cpu_ms_per_clip']:.1f} CPU ms/clip; main "

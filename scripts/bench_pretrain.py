@@ -108,6 +108,11 @@ def main():
     p.add_argument('--compile', action='store_true')
     p.add_argument('--batch_size', type=int, default=256)
     p.add_argument('--workers', type=int, default=16)
+    p.add_argument('--main_threads', default='0', help="comma-separated main-process intra-op thread counts to sweep "
+                   "(0: the trainers' automatic rule); the headline takes the automatic runs")
+    p.add_argument('--profile', type=int, default=0, metavar='N', help='profile N steady steps (after the warm-up) of the '
+                   '--profile_mask run: top ops and GPU-busy %% -> <out>/profile_mask<r>.txt/.json')
+    p.add_argument('--profile_mask', type=float, default=0.5)
     p.add_argument('--steps', type=int, default=60, help='measured steps per mask')
     p.add_argument('--warmup', type=int, default=15, help='steps before the measurement (compilation, first batches)')
     p.add_argument('--epoch_repeat', type=int, default=0, help='passes over the clips per epoch (0: auto, no epoch boundary)')
@@ -117,6 +122,9 @@ def main():
     masks = [float(x) for x in a.masks.split(',') if x.strip()]
     if int(os.environ.get('WORLD_SIZE', '1')) > 1: p.error('one process (one GPU) only: the runs, files and headline are single-GPU figures')
     if any(not 0 <= m < 1 for m in masks): p.error(f'--masks: ratios must be in [0, 1), got {a.masks}')
+    try: threads = [int(x) for x in str(a.main_threads).split(',') if x.strip()]
+    except ValueError: p.error(f'--main_threads: expected comma-separated integers, got {a.main_threads!r}')
+    if not threads or any(t < 0 for t in threads): p.error(f'--main_threads: counts must be >= 0 (0: automatic), got {a.main_threads!r}')
     tmp = None
     if a.tiny:
         tmp = tempfile.TemporaryDirectory()
@@ -140,27 +148,37 @@ def main():
     cuda = torch.cuda.is_available() and not a.tiny
     peak = peak_flops('cuda') if cuda else None
     runs_dir = tempfile.TemporaryDirectory()
-    for m in masks:
+    from step_profile import StepProfile
+    import contextlib
+    for mt, m in [(mt, m) for mt in threads for m in masks]:
         gc.collect()
         if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        r = run_pretrain(output_dir=f'{runs_dir.name}/mask{m:g}', data_root=str(root), eval_data='none', vision=a.vision, text=a.text,
+        prof = StepProfile(a.warmup + a.steps // 2, a.profile) if a.profile and m == a.profile_mask and mt == threads[0] else None
+        with prof if prof is not None else contextlib.nullcontext():
+          r = run_pretrain(output_dir=f'{runs_dir.name}/mask{m:g}', data_root=str(root), eval_data='none', vision=a.vision, text=a.text,
                          num_frames=a.frames, img_size=a.size, attn=a.attn, checkpointing=a.checkpointing, compile=a.compile,
                          batch_size=a.batch_size, workers=a.workers, chunk_len=str(a.chunk_len), epochs=10**6, max_steps=total,
                          save_every=0, log_with='none', progress=False, mixed_precision='bf16', epoch_repeat=k, meter_window=1,
-                         checkpoint=False, mask_ratio=m, mask_mode=a.mask_mode, cpu=a.tiny)
+                         checkpoint=False, mask_ratio=m, mask_mode=a.mask_mode, cpu=a.tiny, main_threads=mt)
         s, h = r['summary'], r['history']
         st = steady(h, a.warmup)
         peak_b = max((x.get('gpu_mem_gb', 0.) for x in h), default=0.) * 2**30
-        row = dict(mask_ratio=m, mask_mode=a.mask_mode, **st, run_s=time.perf_counter() - t0,
+        if prof is not None:
+            ps = prof.report(out/f'profile_mask{m:g}'); res.setdefault('profiles', {})[f'{m:g}'] = {k: v for k, v in ps.items() if not k.startswith('top')}
+            print(f"profile of {a.profile} steady steps at mask {m:g}: {ps.get('step_ms', 0):.1f} ms/step, GPU busy "
+                  f"{ps.get('gpu_busy_pct') or 0:.1f} %; top CPU op {ps['top_cpu'][0]['op'] if ps['top_cpu'] else '-'} "
+                  f"-> {out}/profile_mask{m:g}.txt", flush=True)
+        row = dict(mask_ratio=m, mask_mode=a.mask_mode, main_threads=s.get('main_threads'), main_threads_setting=mt or 'auto',
+                   **st, run_s=time.perf_counter() - t0,
                    tokens_per_clip=s['tokens_per_clip'], tokens_total=s['tokens_total'], flops_per_video=s['flops_per_video'],
                    flops_per_video_unmasked=s['flops_per_video_unmasked'], flops_basis=s['flops_basis'],
                    mfu=mfu(s['flops_per_video'], st['videos_per_s'], peak) if peak else None,
                    peak_mb=peak_b / 2**20 if cuda else None, peak_mb_per_video=peak_b / a.batch_size / 2**20 if cuda else None,
                    act_mb_per_video=max(peak_b - static_b, 0) / a.batch_size / 2**20 if cuda else None,
                    loss_first=h[0]['loss'], loss_last=h[-1]['loss'], clips=n_clips, epoch_repeat=k)
-        res['runs'][f'{m:g}'] = row
-        print(f"mask {m:<5g} {row['videos_per_s']:8.1f} videos/s  step {row['step_s']:.3f}s  data wait {row['data_wait_pct']:5.1f}%  "
+        res['runs'][f'{m:g}' if mt == 0 else f'{m:g}@threads{mt}'] = row
+        print(f"mask {m:<5g} main threads {row['main_threads']:>2} {row['videos_per_s']:8.1f} videos/s  step {row['step_s']:.3f}s  data wait {row['data_wait_pct']:5.1f}%  "
               f"tokens/clip {row['tokens_per_clip']:.0f}/{row['tokens_total']}  MFU {(row['mfu'] or 0):.1%}  "
               f"peak {row['peak_mb_per_video'] or 0:.1f} MB/video ({row['act_mb_per_video'] or 0:.1f} without weights/optimizer)  "
               f"[{row['steps']} steps after {a.warmup}, run {row['run_s']:.0f}s]", flush=True)
