@@ -37,7 +37,7 @@ def patch_env(**env):
     try: yield
     finally: put(old)
 
-# %% ../nbs/00_core.ipynb #ff23ddcc
+# %% ../nbs/00_core.ipynb #92c08bda
 def available_cores() -> int:
     "CPU cores this process may run on (its affinity mask; `os.cpu_count()` where there is none)."
     try: return len(os.sched_getaffinity(0))
@@ -48,7 +48,7 @@ def local_processes() -> int:
     try: return max(1, int(os.environ.get('LOCAL_WORLD_SIZE') or 1))
     except ValueError: return 1
 
-# %% ../nbs/00_core.ipynb #5a4b28d7
+# %% ../nbs/00_core.ipynb #821df803
 def main_thread_count(workers: int, worker_threads: int = 1, *, gpu: bool | None = None, cores: int | None = None,
                       procs: int | None = None) -> int:
     "Default intra-op threads of a training process (see the rule above); `OMP_NUM_THREADS`, if set, caps it."
@@ -58,7 +58,7 @@ def main_thread_count(workers: int, worker_threads: int = 1, *, gpu: bool | None
     cap = os.environ.get('OMP_NUM_THREADS', '')
     return min(n, int(cap)) if cap.isdigit() and int(cap) > 0 else n
 
-# %% ../nbs/00_core.ipynb #16f3e967
+# %% ../nbs/00_core.ipynb #c8a49fe8
 def set_threads(n: int) -> int:
     "Set this process's intra-op thread count (`torch.set_num_threads`); returns the count in effect."
     if int(n) < 1: raise ValueError(f'thread count must be >= 1, got {n}')

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import save_json, machine_info
-from .vit import VideoViT, ViTConfig, vit_config, Block
+from .vit import VideoViT, ViTConfig, vit_config, Block, cube_embed
 from .datasets import VideoClassDataset, sample_generator, ClipTable, _sub
 from .decode import read_clip, video_info, VideoReadError
 from .gpu_aug import to_float_normalized, as_bcthw, prefetch_to_device
@@ -182,7 +182,7 @@ class MAEEncoder(VideoViT):
         if T != self.cfg.num_frames or x.shape[-1] != self.cfg.img_size or x.shape[-2] != self.cfg.img_size:
             raise ValueError(f'this encoder has a fixed position table for {self.cfg.num_frames}x{self.cfg.img_size}x'
                              f'{self.cfg.img_size} clips, got {T}x{x.shape[-2]}x{x.shape[-1]}')
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = cube_embed(x, self.patch_embed)            # the Conv3d as one matmul (11_vit)
         return x + self.pos_table.to(x.dtype), T // self.cfg.tubelet
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:

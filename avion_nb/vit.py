@@ -14,8 +14,8 @@ from .attention import Attention, set_attn_backend, to_temporal_groups, from_tem
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'PE_INFLATION', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU',
-           'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'VideoViT',
-           'interpolate_temporal_pe', 'token_drop_generator', 'TokenDrop', 'kept_per_frame', 'mask_noise',
+           'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'cube_embed',
+           'VideoViT', 'interpolate_temporal_pe', 'token_drop_generator', 'TokenDrop', 'kept_per_frame', 'mask_noise',
            'random_keep_indices', 'cube_change', 'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes',
            'activation_memory_per_video', 'plot_memory_breakdown']
 
@@ -220,6 +220,13 @@ def _interp_pe_t(pe_t: torch.Tensor, n: int, mode: str = 'align_corners') -> tor
     if T0 == 1: return pe_t.expand(n, -1)
     return F.interpolate(pe_t.t()[None], size=n, mode='linear', align_corners=mode == 'align_corners')[0].t()
 
+# %% ../nbs/11_vit.ipynb #b18acc7b
+def cube_embed(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+    "`conv(x)` for a Conv3d with stride = kernel, as one matmul over the cubes: [B,C,T,H,W] -> [B, T'·h·w, D] (time-major)."
+    B, C, T, H, W = x.shape; t, p, q = conv.kernel_size
+    x = x.reshape(B, C, T // t, t, H // p, p, W // q, q).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(B, -1, C * t * p * q)
+    return F.linear(x, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+
 # %% ../nbs/11_vit.ipynb #d898729b
 CKPT_MODES = ('none', 'block', 'segments', 'partial', 'attn', 'mlp')
 
@@ -298,7 +305,7 @@ class VideoViT(nn.Module):
         if (H, W) != (cfg.img_size, cfg.img_size) or C != cfg.in_chans:
             raise ValueError(f"VideoViT built for {cfg.in_chans}x{cfg.img_size}x{cfg.img_size} frames, got {C}x{H}x{W}")
         if T % cfg.tubelet: raise ValueError(f"clip has T={T} frames, not divisible by the tubelet size {cfg.tubelet}")
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)                   # [B, T'*S, D]
+        x = cube_embed(x, self.patch_embed)                                  # [B, T'*S, D]
         Tp = T // cfg.tubelet
         pe_s = self.pos_embed[int(cfg.cls_token):]
         pe = (_interp_pe_t(self.temporal_embed, Tp)[:, None, :] + pe_s[None]).reshape(Tp * self.num_spatial, -1)
