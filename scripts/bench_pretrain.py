@@ -92,6 +92,33 @@ def update_headline(path: Path, items: dict, machine: str, command: str):
     save_json(portable_record(h), path)
 
 
+def write_headline(res: dict):
+    "benchmarks/headline.json: e2e_vps_mask50, ego4d_recipe_gpu_hours, e2e_compile_data_wait_pct, e2e_gpu_busy_pct_mask50 from a run's record."
+    from types import SimpleNamespace
+    a, command, half = SimpleNamespace(**res['args']), res['command'], res['runs'].get('0.5')
+    mach, d = machine_short(res['machine_info']), res['data']
+    data_txt = (f"'egocentric' content ({d['source_kbps']:.0f} kb/s sources), 15-s {a.gop} chunks ({d['chunk_kbps']:.0f} kb/s), "
+                f"{a.workers} workers; ViT-B/16 + CLIP-B text, {a.frames}x{a.size}^2, batch {a.batch_size}, bf16, "
+                f"{'compiled' if a.compile else 'eager'}, {a.attn}, checkpointing {a.checkpointing}; {a.steps} steps after {a.warmup}")
+    items = {}
+    if half:
+        items['e2e_vps_mask50'] = (round(half['videos_per_s'], 1), f"end-to-end pretraining videos/s at mask 0.5 ({a.mask_mode}), "
+                                   f"{half['peak_mb_per_video'] or 0:.1f} MB/video peak; {data_txt}; benchmarks/pretrain/e2e_mask.json")
+        items['ego4d_recipe_gpu_hours'] = (round(res['ego4d_recipe_gpu_hours'], 2), f"20M clips (AVION ViT-B Ego4D: ~4M clips x 5 epochs) / "
+                                           f"{half['videos_per_s']:.1f} videos/s (e2e, mask 0.5) / 3600; benchmarks/pretrain/e2e_mask.json")
+    zero = res['runs'].get('0')
+    if zero and a.compile:
+        items['e2e_compile_data_wait_pct'] = (round(zero['data_wait_pct'], 2), f"data wait % of step time, compiled run at mask 0: "
+                                              f"{zero['videos_per_s']:.1f} videos/s; {data_txt}; benchmarks/pretrain/e2e_mask.json")
+    busy = res.get('profiles', {}).get('0.5', {}).get('gpu_busy_pct')
+    if busy is not None:
+        items['e2e_gpu_busy_pct_mask50'] = (round(busy, 1), f"GPU-busy % of {res['profiles']['0.5']['steps']} steady profiled steps "
+                                            f"at mask 0.5 (union of kernel time / wall time); {data_txt}; benchmarks/pretrain/profile_mask0.5.txt")
+    if items:
+        update_headline(ROOT/'benchmarks'/'headline.json', items, mach, command)
+        print(f"updated benchmarks/headline.json: {', '.join(items)}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', default='data/avion_bench_ego', help='dataset root (generated and chunked if incomplete, else reused)')
@@ -113,12 +140,20 @@ def main():
     p.add_argument('--profile', type=int, default=0, metavar='N', help='profile N steady steps (after the warm-up) of the '
                    '--profile_mask run: top ops and GPU-busy %% -> <out>/profile_mask<r>.txt/.json')
     p.add_argument('--profile_mask', type=float, default=0.5)
+    p.add_argument('--headline_from', metavar='E2E_JSON', help='only update benchmarks/headline.json from an e2e_mask.json '
+                   '(e.g. one copied back from the GPU machine) and exit')
     p.add_argument('--steps', type=int, default=60, help='measured steps per mask')
     p.add_argument('--warmup', type=int, default=15, help='steps before the measurement (compilation, first batches)')
     p.add_argument('--epoch_repeat', type=int, default=0, help='passes over the clips per epoch (0: auto, no epoch boundary)')
     p.add_argument('--no_headline', action='store_true', help='do not update benchmarks/headline.json')
     p.add_argument('--tiny', action='store_true', help='CPU smoke test: tiny data, model and steps, all output in a temp folder')
     a = p.parse_args()
+    if a.headline_from:
+        f = Path(a.headline_from)
+        if not f.is_file(): p.error(f'--headline_from: no file {f}')
+        res = json.loads(f.read_text())
+        if not res.get('machine_info', {}).get('gpus'): p.error(f'--headline_from: {f} was not measured on a GPU machine')
+        write_headline(res); print('updated benchmarks/headline.json'); return
     masks = [float(x) for x in a.masks.split(',') if x.strip()]
     if int(os.environ.get('WORLD_SIZE', '1')) > 1: p.error('one process (one GPU) only: the runs, files and headline are single-GPU figures')
     if any(not 0 <= m < 1 for m in masks): p.error(f'--masks: ratios must be in [0, 1), got {a.masks}')
@@ -190,24 +225,7 @@ def main():
               f"{RECIPE_CLIPS / 1e6:.0f}M / {half['videos_per_s']:.1f} videos/s / 3600 = {hours:.2f} GPU-hours on this GPU", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     save_json(portable_record(res), out/'e2e_mask.json'); print(f'wrote {out/"e2e_mask.json"}', flush=True)
-    if not a.no_headline and out.resolve() == (ROOT/'benchmarks'/'pretrain').resolve():
-        mach, d = machine_short(res['machine_info']), res['data']
-        data_txt = (f"'egocentric' content ({d['source_kbps']:.0f} kb/s sources), 15-s {a.gop} chunks ({d['chunk_kbps']:.0f} kb/s), "
-                    f"{a.workers} workers; ViT-B/16 + CLIP-B text, {a.frames}x{a.size}^2, batch {a.batch_size}, bf16, "
-                    f"{'compiled' if a.compile else 'eager'}, {a.attn}, checkpointing {a.checkpointing}; {a.steps} steps after {a.warmup}")
-        items = {}
-        if half:
-            items['e2e_vps_mask50'] = (round(half['videos_per_s'], 1), f"end-to-end pretraining videos/s at mask 0.5 ({a.mask_mode}), "
-                                       f"{half['peak_mb_per_video'] or 0:.1f} MB/video peak; {data_txt}; benchmarks/pretrain/e2e_mask.json")
-            items['ego4d_recipe_gpu_hours'] = (round(res['ego4d_recipe_gpu_hours'], 2), f"20M clips (AVION ViT-B Ego4D: ~4M clips x 5 epochs) / "
-                                               f"{half['videos_per_s']:.1f} videos/s (e2e, mask 0.5) / 3600; benchmarks/pretrain/e2e_mask.json")
-        zero = res['runs'].get('0')
-        if zero and a.compile:
-            items['e2e_compile_data_wait_pct'] = (round(zero['data_wait_pct'], 2), f"data wait % of step time, compiled run at mask 0: "
-                                                  f"{zero['videos_per_s']:.1f} videos/s; {data_txt}; benchmarks/pretrain/e2e_mask.json")
-        if items:
-            update_headline(ROOT/'benchmarks'/'headline.json', items, mach, command)
-            print(f"updated benchmarks/headline.json: {', '.join(items)}", flush=True)
+    if not a.no_headline and out.resolve() == (ROOT/'benchmarks'/'pretrain').resolve(): write_headline(res)
     return res
 
 

@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (1x H200, 16 cores, no internet) that runs the issue-14/15 GPU benchmarks in order of
-# priority, each under its own time limit, and copies what they wrote back under $OUT:
-#   1. end-to-end compiled pretraining at mask ratios 0 / 0.5 / 0.75 on egocentric-content k16-nrb-fd chunks
-#      (scripts/bench_pretrain.py -> benchmarks/pretrain/e2e_mask.json, headline e2e_* keys)
-#   2. the loader through the real DataLoader at 16 workers, egocentric and stress content
-#      (scripts/bench_loader.py -> benchmarks/loader/results.json, headline loader_* keys)
-#   3. the token-dropping learning check (scripts/learning_check_mask.py -> benchmarks/pretrain/mask_learning.json)
-# Usage there:  OUT=/some/dir bash scripts/gpu_benchmarks.sh [pretrain_s loader_s learning_s]
-# Data is generated on the machine's local disk (/tmp/avion_gpu_data), never in the repo.
+# The GPU benchmarks of issue 22, run on a lent GPU machine (1 GPU, 16 cores, no internet) one stage per call, each
+# stage under its own time limit, logs flushed to $OUT as they are written. Default threads: no OMP_NUM_THREADS.
+# Usage there:   OUT=/some/dir bash scripts/gpu_benchmarks.sh STAGE[:seconds] [STAGE[:seconds] ...]
+#   smoke      the gpu-flagged cells of 11_vit (GPU masks == CPU masks) + a short compiled masked run with a profile
+#   e2e        bench_pretrain --compile at masks 0/0.5/0.75 with a profile of 4 steady mask-0.5 steps, then
+#              bench_model's plain-PyTorch reference step and our compiled step (the same ViT-B on the same GPU)
+#   threads    bench_pretrain --compile at mask 0.5 with --main_threads 16 (one thread per core: the old default)
+#   loader     bench_loader, 16 workers, egocentric then stress content, automatic main threads and 16
+#   learning   learning_check_mask.py --compile
+# Data is generated once per warm machine on its local disk (/tmp/avion_gpu_data), never in the repo; each stage's
+# files land in $OUT/<stage>/ (the device tool returns at most 8 files, two folders deep).
 set -u
-T1=${1:-280}; T2=${2:-200}; T3=${3:-0}
-OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT/logs"; touch "$OUT/logs/.start"   # logs first: they come back even when a run is killed
-source scripts/gpu_env.sh > "$OUT/logs/env.txt" 2>&1; cat "$OUT/logs/env.txt"
-nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+source scripts/gpu_env.sh > "$OUT/env.txt" 2>&1; cat "$OUT/env.txt"
+unset OMP_NUM_THREADS
+echo "nproc $(nproc); $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
 D=/tmp/avion_gpu_data
-run() { local name=$1 lim=$2; shift 2; local t0=$(date +%s)
-  echo "== $name (limit ${lim}s): $*"; timeout --signal=INT --kill-after=20 "$lim" "$@" > "$OUT/logs/$name.txt" 2>&1
-  local rc=$?; echo "== $name rc=$rc in $(( $(date +%s) - t0 ))s"; tail -25 "$OUT/logs/$name.txt"; }
-run pretrain "$T1" python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --data $D/ego_e2e ${PRETRAIN_ARGS:-}
-run loader "$T2" python scripts/bench_loader.py --data $D/loader --workers 16 ${LOADER_ARGS:-}
-[ "$T3" -gt 0 ] && run learning "$T3" python scripts/learning_check_mask.py --data $D/learning ${LEARNING_ARGS:-}
-# only the result files the runs changed or added (the device tool returns a limited number of files)
-find benchmarks -type f -newer "$OUT/logs/.start" | while read -r f; do mkdir -p "$OUT/$(dirname "$f")"; cp "$f" "$OUT/$f"; done
+run() { local name=$1 lim=$2; shift 2; local t0=$(date +%s); mkdir -p "$OUT/$name"
+  echo "== $name (limit ${lim}s): $*"
+  timeout --signal=INT --kill-after=20 "$lim" "$@" 2>&1 | grep --line-buffered -v -i "USDT\|warnings.warn\|UserWarning" > "$OUT/$name/log.txt"
+  echo "== $name rc=${PIPESTATUS[0]} in $(( $(date +%s) - t0 ))s"; tail -20 "$OUT/$name/log.txt"; }
+for arg in "$@"; do
+  stage=${arg%%:*}; lim=${arg#*:}; [ "$lim" = "$arg" ] && lim=0
+  case $stage in
+    smoke) run smoke $(( lim ? lim : 150 )) bash -c "python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb | tail -4;
+             python scripts/bench_pretrain.py --compile --masks 0.5 --steps 6 --warmup 8 --ego4d_videos 4 --profile 3 \
+               --data $D/ego_small --out $OUT/smoke --no_headline" ;;
+    e2e) run e2e $(( lim ? lim : 420 )) python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 30 \
+             --warmup 15 --profile 4 --data $D/ego_e2e --out "$OUT/e2e"
+         run model 150 python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
+             --no_breakdown --search_time 0 --time_budget 120 --compile_min_budget 30 --min_time 1.5 --out "$OUT/model" ;;
+    threads) run threads $(( lim ? lim : 200 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 --steps 30 \
+             --warmup 15 --main_threads 16 --data $D/ego_e2e --out "$OUT/threads" --no_headline ;;
+    loader) run loader $(( lim ? lim : 300 )) python scripts/bench_loader.py --data $D/loader --workers 16 --main_threads 0 16 \
+             --contents egocentric,stress --gops x264-default,k16-nrb-fd,k32-lat16-fd --videos 12 --seconds 5 --out "$OUT/loader" ;;
+    learning) run learning $(( lim ? lim : 420 )) python scripts/learning_check_mask.py --data $D/learning --compile --out "$OUT/learning" ;;
+    *) echo "unknown stage $stage"; exit 2 ;;
+  esac
+done
