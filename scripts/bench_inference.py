@@ -53,13 +53,15 @@ def gaussian_mixture(n: int, C: np.ndarray, sigma: float = 0.5, seed: int = 0, b
     return out
 
 
-def per_query_ms(fn, Q, batch: int = 1, min_reps: int = 3) -> float:
-    "Median ms per query of fn(Q[i:i+batch]) over the queries (after one warm-up call)."
-    fn(Q[:batch]); ts = []
+def per_query_ms(fns: dict, Q, batch: int = 1, min_reps: int = 3) -> dict:
+    """Median ms per query of each fn(Q[i:i+batch]), the functions interleaved query by query (so a load change on a
+    shared machine hits them alike), after one warm-up call each."""
+    for f in fns.values(): f(Q[:batch])
+    ts = {k: [] for k in fns}
     for i in range(0, max(len(Q) - batch + 1, min_reps), batch):
         q = Q[i % len(Q):i % len(Q) + batch]
-        t0 = time.perf_counter(); fn(q); ts.append((time.perf_counter() - t0) / len(q))
-    return 1e3 * float(np.median(ts))
+        for k, f in fns.items(): t0 = time.perf_counter(); f(q); ts[k].append((time.perf_counter() - t0) / len(q))
+    return {k: 1e3 * float(np.median(v)) for k, v in ts.items()}
 
 
 def numpy_topk(E, Q, k):
@@ -85,18 +87,17 @@ def bench_search(n, d, clusters, nq, k, *, hnsw: bool, hnsw_budget_s: float, nli
     truth = exact_topk(E, Q, k)[1]
     test = numpy_topk(E, Q[:5], k)
     res['exact_matches_numpy'] = recall_at(test, truth[:5], k)
-    res['numpy_ms'] = per_query_ms(lambda q: numpy_topk(E, q, k), Q)
-    res['exact_ms'] = per_query_ms(lambda q: exact_topk(E, q, k), Q)
-    res['numpy_batch64_ms'] = per_query_ms(lambda q: numpy_topk(E, q, k), Q, 64)
-    res['exact_batch64_ms'] = per_query_ms(lambda q: exact_topk(E, q, k), Q, 64)
+    fns = dict(numpy=lambda q: numpy_topk(E, q, k), exact=lambda q: exact_topk(E, q, k))
+    one, b64 = per_query_ms(fns, Q), per_query_ms(fns, Q, 64)
+    res.update(numpy_ms=one['numpy'], exact_ms=one['exact'], numpy_batch64_ms=b64['numpy'], exact_batch64_ms=b64['exact'])
     res['exact_vs_numpy'] = res['exact_ms'] / res['numpy_ms']
     res['exact_vs_numpy_batch64'] = res['exact_batch64_ms'] / res['numpy_batch64_ms']
     log(f'  numpy {res["numpy_ms"]:.2f} ms/query, exact {res["exact_ms"]:.2f} ms (ratio {res["exact_vs_numpy"]:.2f}); '
         f'batch 64: numpy {res["numpy_batch64_ms"]:.2f}, exact {res["exact_batch64_ms"]:.2f} ms/query')
     t0 = time.perf_counter(); ivf = build_ivf(E, nlist=nlist); res['ivf_build_s'] = time.perf_counter() - t0
     res['ivf'] = dict(nlist=int(ivf.nlist), nprobe=int(ivf.nprobe))
-    res['ivf_ms'] = per_query_ms(lambda q: ivf.search(q, k), Q)
-    res['ivf_batch64_ms'] = per_query_ms(lambda q: ivf.search(q, k), Q, 64)
+    res['ivf_ms'] = per_query_ms(dict(ivf=lambda q: ivf.search(q, k)), Q)['ivf']
+    res['ivf_batch64_ms'] = per_query_ms(dict(ivf=lambda q: ivf.search(q, k)), Q, 64)['ivf']
     res['ivf_recall10'] = recall_at(ivf.search(Q, k)[1], truth, k)
     res['ivf_speedup_vs_exact'] = res['exact_ms'] / res['ivf_ms']
     log(f'  IVF ({ivf.nlist} lists, nprobe {ivf.nprobe}): build {res["ivf_build_s"]:.1f}s, {res["ivf_ms"]:.3f} ms/query, '
@@ -112,7 +113,7 @@ def bench_search(n, d, clusters, nq, k, *, hnsw: bool, hnsw_budget_s: float, nli
         else:
             if probe < n: h.add(E[probe:])
             build = time.perf_counter() - t0; h.hnsw.efSearch = 64
-            ms = per_query_ms(lambda q: h.search(q, k), Q)
+            ms = per_query_ms(dict(h=lambda q: h.search(q, k)), Q)['h']
             res['hnsw'] = dict(M=32, efConstruction=40, efSearch=64, build_s=build, ms=ms, recall10=recall_at(h.search(Q, k)[1], truth, k),
                                speedup_vs_exact=res['exact_ms'] / ms)
             log(f'  HNSW (M 32, efSearch 64): build {build:.0f}s, {ms:.3f} ms/query, {res["hnsw"]["speedup_vs_exact"]:.0f}x exact, '
