@@ -152,7 +152,7 @@ def bench_embed(root, *, workers, batch_size, reps, device, pretrained=None) -> 
     return res, b.embeddings
 
 
-def update_headline(result: dict, path: Path, command: str):
+def update_headline(result: dict, path: Path, command: str, where: str):
     h = json.loads(path.read_text()) if path.exists() else {}
     date, machine = time.strftime('%Y-%m-%d'), result['machine_short']
     put = lambda key, v, detail: h.__setitem__(key, dict(value=round(float(v), 4), machine=machine, command=command, date=date, detail=detail))
@@ -161,9 +161,9 @@ def update_headline(result: dict, path: Path, command: str):
         key = 'embed_clips_per_s_vm' if e['device'] == 'cpu' else 'embed_clips_per_s_16w' if e['workers'] == 16 else None
         if key: put(key, e['embed_videos_clips_per_s'], f'avion_nb.inference.embed_videos on {e["clips"]} EK-100 MIR test clips of the embedded '
                           f'dataset ({e["num_frames"]}x{e["img_size"]}^2, demo architecture), {e["workers"]} workers; trainer loop '
-                          f'{e["trainer_loop_clips_per_s"]:.1f} clips/s; benchmarks/inference/results.json')
+                          f'{e["trainer_loop_clips_per_s"]:.1f} clips/s; ' + where)
     if s and s['n'] >= 1_000_000:
-        d = f'{s["n"]:,} x {s["dim"]} Gaussian mixture ({s["clusters"]:,} clusters), one query at a time; benchmarks/inference/results.json'
+        d = f'{s["n"]:,} x {s["dim"]} Gaussian mixture ({s["clusters"]:,} clusters), one query at a time; ' + where
         put('search_ms_1M', s['exact_ms'], 'exact search (inference.exact_topk), ' + d)
         put('search_exact_vs_numpy', s['exact_vs_numpy'], f'exact ms / NumPy brute-force ms in the same run (NumPy {s["numpy_ms"]:.1f} ms), ' + d)
         put('search_ann_ms_1M', s['ivf_ms'], f'faiss IVF ({s["ivf"]["nlist"]} lists, nprobe {s["ivf"]["nprobe"]}), ' + d)
@@ -203,8 +203,8 @@ def main():
         if not root:
             from avion_nb.synth import make_dataset
             root = Path(tempfile.mkdtemp(prefix='avion_bench_data_'))/'synth'
-            make_dataset(root, 'tiny', verbose=False, ego4d_videos=0, kinetics_train_per_class=0, kinetics_val_per_class=0)
-            result['data'] = 'tiny embedded dataset (generated)'
+            make_dataset(root, 'tiny', verbose=False, ek100_duration=60., ego4d_videos=0, kinetics_train_per_class=0, kinetics_val_per_class=0)
+            result['data'] = 'tiny embedded dataset with 60 s EK-100 videos (generated)'
         else: result['data'] = portable_record(str(root))
         result['embed'], real = bench_embed(root, workers=a.workers, batch_size=a.batch_size, reps=a.reps, device=device,
                                             pretrained=a.pretrained or None)
@@ -220,7 +220,7 @@ def main():
     result['loadavg_end'] = os.getloadavg()
     (out/'results.json').write_text(json.dumps(portable_record(result), indent=2, default=str) + '\n')
     log(f'saved {out/"results.json"}')
-    if not a.tiny and not a.no_headline: update_headline(result, ROOT/'benchmarks'/'headline.json', result['command'])
+    if not a.tiny and not a.no_headline: update_headline(result, ROOT/'benchmarks'/'headline.json', result['command'], portable_record(str(out/'results.json')))
 
 
 if __name__ == '__main__':
