@@ -110,7 +110,7 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
                   history=history, **fit_settings(s, spe, state))
     summary = throughput_summary(acc, summary, fpv, peak, s.batch_size, mp, pretrained=info['source'], num_actions=A)
     if eval_fn is not None and (s.eval_every or state.epoch >= s.epochs): eval_fn(state.epoch, 'eval_final')
-    finish_run(acc, raw, mcfg, out, summary)
+    finish_run(acc, raw, mcfg, out, summary, train_data=train_ds)
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)
 
 def use_action_order(train_ds, eval_ds=None, order: str = 'lavila') -> None:

@@ -19,7 +19,7 @@ from .trainer import (compile_model, make_cli, run_as_main, start_run, fit_setti
                               make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary)
 from .train_parts import (ClipSettings, EpochRepeat, model_config, build_model, parse_arch, contrastive_step, equalize_batch,
                                   evaluate_mir, make_eval_fn, measure_train_flops, finish_run)
-from .train_parts import load_pretrained, load_pretrained_state, save_pretrained, embed_videos, embed_texts, map_clips  # for old imports
+from .train_parts import load_pretrained, load_pretrained_state, save_weights, embed_videos, embed_texts, map_clips  # for old imports
 from .trainer import UsageError
 from .vit import TokenDrop, MASK_MODES, token_drop_generator, kept_per_frame, rlt_keep_indices
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import save_json
+from .weights import save_pretrained, dataset_vocab
 from .vit import VideoViT, interpolate_temporal_pe, PE_INFLATION
 from .clip import build_video_clip, VideoCLIP
 from .datasets import make_loader
@@ -20,8 +21,8 @@ from .losses import soft_target_cross_entropy
 from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line
 
 # %% auto #0
-__all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'ActionClassifier',
-           'evaluate_cls', 'ClipSettings', 'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights',
+__all__ = ['TINY_VISION', 'TINY_TEXT', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'ActionClassifier', 'evaluate_cls',
+           'ClipSettings', 'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights',
            'checkpoint_weights', 'load_weights', 'load_pretrained_state', 'load_pretrained', 'resolve_pe_inflation',
            'load_pretrained_arg', 'init_video_clip', 'VideoClassifier', 'build_classifier', 'load_classifier',
            'contrastive_step', 'cls_step', 'ClassifierSettings', 'classify_step', 'equalize_batch',
@@ -97,8 +98,6 @@ def save_weights(model: nn.Module, cfg: dict, path, eval_settings: dict | None =
     torch.save(dict(config=cfg, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, **ev, **extra), tmp)
     os.replace(tmp, path)
     return path
-
-save_pretrained = save_weights
 
 def checkpoint_weights(ck) -> dict:
     "The model state dict saved in an Accelerate checkpoint folder."
@@ -485,12 +484,19 @@ def make_eval_fn(acc, output_dir, evaluate, state, evals: dict, show=('mAP', 'nD
         return r
     return eval_fn
 
-def finish_run(acc, raw_model, model_cfg: dict, output_dir, summary: dict, weights_name: str | None = 'finetuned.pt', **extra):
-    "Write summary.json and the final weights (main process; `weights_name=None`: none), then end the trackers."
+def finish_run(acc, raw_model, model_cfg: dict, output_dir, summary: dict, weights_name: str | None = 'finetuned.pt',
+               train_data=None, **extra):
+    """Write summary.json and the final weights (main process; `weights_name=None`: none) as `weights_name` and, with no
+    pickle, as the `save_pretrained` folder of the same stem, then end the trackers. `train_data`: its class names are saved."""
     output_dir = Path(output_dir)
     if acc.is_main_process:
         save_json(summary, output_dir/'summary.json')
-        if weights_name: save_weights(raw_model, model_cfg, output_dir/weights_name, **extra)
+        if weights_name:
+            vocab = dataset_vocab(train_data) if train_data is not None else None
+            f = save_weights(raw_model, model_cfg, output_dir/weights_name, **(dict(vocab=vocab) if vocab else {}), **extra)
+            ev = torch.load(f, map_location='cpu', weights_only=True, mmap=True).get('eval_settings')   # those save_weights found
+            save_pretrained(raw_model, output_dir/Path(weights_name).stem, model_cfg, eval_settings=ev, vocab=vocab,
+                            provenance=dict(run=str(output_dir), weights=weights_name, global_step=summary.get('global_step')))
     acc.wait_for_everyone()
     acc.print('summary: ' + '  '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in summary.items()
                                       if not isinstance(v, (dict, list))))

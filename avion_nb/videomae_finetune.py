@@ -227,7 +227,7 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
     summary.update(final_eval=final, evals=[dict(v, name=k) for k, v in evals.items()], global_batch=global_bs, peak_lr=peak,
                    steps_per_epoch=spe, pretrained=s.pretrained, output_dir=str(out))
     if acc.is_main_process: save_json(history, out/'history.json')
-    finish_run(acc, raw, cfg, out, dict(summary, machine=machine_info()), weights_name='finetuned.pt')
+    finish_run(acc, raw, cfg, out, dict(summary, machine=machine_info()), weights_name='finetuned.pt', train_data=tr)
     return summary
 
 # %% ../nbs/51_videomae_finetune.ipynb #7f3ece90
