@@ -12,9 +12,10 @@ import pandas as pd
 # %% auto #0
 __all__ = ['BENCHMARKS', 'bench_root', 'load_results', 'machine_of', 'machine_line', 'clean_command', 'command_of', 'show_table',
            'headline_table', 'bench_folders', 'inventory', 'missing_note', 'md_html', 'decode_frame', 'plot_decode',
-           'decode_summary', 'chunking_tables', 'model_table', 'plot_model', 'loader_frame', 'plot_loader',
-           'find_records', 'record_label', 'table4', 'plot_table4', 'finetune_table', 'demo_record', 'demo_time_md',
-           'demo_disk_md', 'readme_commands', 'readme_commands_md', 'readme_summary']
+           'decode_summary', 'decoder_rows', 'decoder_table', 'plot_decoders', 'chunking_tables', 'model_table',
+           'plot_model', 'loader_frame', 'plot_loader', 'find_records', 'record_label', 'table4', 'plot_table4',
+           'finetune_table', 'demo_record', 'demo_time_md', 'demo_disk_md', 'readme_commands', 'readme_commands_md',
+           'readme_summary']
 
 # %% ../nbs/80_benchmarks.ipynb #24f1b12e
 BENCHMARKS = {   # folder -> (command that writes it, what it reproduces)
@@ -165,6 +166,32 @@ def decode_summary(res: dict) -> pd.DataFrame:
     t = df.pivot_table(index='keyint', columns='mode', values=['clips_per_s', 'clips_per_cpu_s', 'frames_decoded_per_clip'], sort=False)
     t[('MiB / chunk', '')] = df.groupby('keyint', sort=False).file_mb.first()
     return t
+
+# %% ../nbs/80_benchmarks.ipynb #fe0e6cfa
+def decoder_rows(res: dict) -> list[dict]:
+    "One dict per chunk x reader of a `bench_decoders.py` result (older files keep the readers beside `gop`)."
+    out = []
+    for r in res.get('results') or []:
+        rd = r.get('readers') or {k: v for k, v in r.items() if isinstance(v, dict)}
+        out += [dict(chunk=f"{r['gop']} ({r['kbps']:.0f} kb/s)", reader=k, cpu_ms=v['cpu_ms_per_clip'])
+                for k, v in rd.items() if 'cpu_ms_per_clip' in v]
+    return out
+
+def decoder_table(res: dict) -> pd.DataFrame:
+    "CPU ms per clip (best of the repetitions), one row per chunk, one column per reader in the run's order."
+    df = pd.DataFrame(decoder_rows(res))
+    return df.pivot_table(index='chunk', columns='reader', values='cpu_ms', sort=False)[list(df.reader.unique())]
+
+# %% ../nbs/80_benchmarks.ipynb #af2ac246
+def plot_decoders(res: dict, title: str = ''):
+    "Each reader's CPU ms per clip over ours, per chunk: 1 = as fast as our reader."
+    import matplotlib.pyplot as plt, seaborn as sns
+    t = decoder_table(res); r = t.div(t['ours'], axis=0).drop(columns='ours')
+    df = r.reset_index().melt(id_vars='chunk', var_name='reader', value_name='ratio')
+    fig, ax = plt.subplots(figsize=(9, 1 + 0.2 * len(df)))
+    sns.barplot(df, y='reader', x='ratio', hue='chunk', ax=ax)
+    ax.axvline(1, color='k', lw=1); ax.set(xlabel='CPU time per clip / ours', ylabel='', title=title)
+    ax.legend(fontsize=10, loc='upper left', bbox_to_anchor=(1.01, 1)); fig.tight_layout(); return fig
 
 # %% ../nbs/80_benchmarks.ipynb #b44bb37a
 def chunking_tables(res: dict) -> dict:

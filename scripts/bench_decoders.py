@@ -1,31 +1,41 @@
 #!/usr/bin/env python
-"""Side by side on the same chunks and clips (issue 14): our fused reader vs what users would otherwise pick, and
+"""Side by side on the same chunks and clips (issues 14, 22): our fused reader vs what users would otherwise pick, and
 where one clip's time goes.
 
-Readers, each giving uint8 [4, 224, 224, 3] for the same 4 frame times (4 frames in a random 1-s window) and the same
-RandomResizedCrop box (scale (0.5, 1)), one process, one decoder thread:
+Every reader gives uint8 [4, 224, 224, 3] for the same 4 frame times (4 frames in a random 1-s window) and the same
+RandomResizedCrop box (scale (0.5, 1)), builds its decoder per clip (a training worker reads a different chunk every
+clip), and runs on ONE thread, set here rather than by the environment: torch.set_num_threads(--torch_threads, default
+1, what a DataLoader worker runs with), PyAV thread_count 1 / thread_type NONE, torchcodec num_ffmpeg_threads=1.
   ours                 avion_nb.decode.read_frames_at: fused YUV crop + swscale, smart GOP skipping, non-ref drops
-  pyav-dtc             plain PyAV: seek to the keyframe before the first time, decode forward, every target frame to
-                       full RGB, then torchvision resized_crop (decode-then-crop)
-  torchcodec-<seek>    torchcodec VideoDecoder(seek_mode='exact'|'approximate').get_frames_played_at, then resized_crop
+  pyav-dtc             plain PyAV (the reference): seek to the keyframe before the first time, decode forward, every
+                       target frame to full RGB, then torchvision resized_crop (decode-then-crop)
+  torchcodec-<seek>    torchcodec VideoDecoder(seek_mode='exact'|'approximate').get_frames_played_at, then the same
+                       torchvision resized_crop
   torchcodec-<seek>-native   the same with torchcodec's decoder-native transforms RandomCrop(box size) + Resize(224):
-                       the crop happens in FFmpeg's filter graph (its position is torchcodec's own random draw)
+                       crop and resize in FFmpeg's filter graph (the crop position is torchcodec's own random draw)
+  torchcodec-recommended     torchcodec as its documentation suggests for this access pattern (few frames of a short
+                       file that is decoded many times, parallelism across worker processes): the batch API
+                       get_frames_played_at, frame-exact seeking from custom_frame_mappings prepared once per chunk
+                       (no scan when the decoder is built), num_ffmpeg_threads=1, default NCHW output, torchvision crop
 torchcodec is optional: without it (or without FFmpeg's shared libraries, e.g. Debian's `apt-get install ffmpeg`)
 its rows are skipped with a message.
-
   ours-reuse-open      ours, the container kept open between clips (every clip reads the same chunk here: the upper
                        bound of what avion_nb.decode.OpenVideoCache saves)
   ours-into-batch      ours, the frames written straight into a batch row (out=; ClipDataset.__getitems__ does this)
 
+Repetitions are interleaved (rep 1 of every reader, then rep 2, ...) so a shared machine's load drifts over all of
+them alike; the table gives the best CPU ms per clip over the repetitions, the JSON every repetition and the median.
 Then a per-clip breakdown of our reader (open + header, demux + seek, decode, YUV crop + conversion, stack) and of the
 loader's per-batch steps (collate = stack into one batch, move to shared memory = worker -> main transfer, pinning).
 
     python scripts/bench_decoders.py                  # 456x256 15-s chunks, content 'egocentric', 3 GOP structures
-    python scripts/bench_decoders.py --tiny           # CPU smoke test (< 30 s)
+    python scripts/bench_decoders.py --video a.mp4,b.mp4   # existing chunk files instead of synthetic ones
+    python scripts/bench_decoders.py --torch_threads 2     # the old setup: torch's default pool on a 2-core machine
+    python scripts/bench_decoders.py --tiny           # CPU smoke test (seconds, temp folder only)
 
 Writes <name>.json under --out (default benchmarks/decode).
 """
-import argparse, os, platform, re, sys, tempfile, time
+import argparse, json, os, platform, re, statistics, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +44,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from portable import portable_record  # noqa: E402  (records without machine-local paths)
-os.environ.setdefault('OMP_NUM_THREADS', '1')
 from avion_nb.core import machine_info, save_json  # noqa: E402
 from avion_nb import decode as D  # noqa: E402
 
@@ -45,6 +54,16 @@ def make_chunks(d: Path, gops, seconds, w, h, content) -> dict:
     frames = [sc.render(i / 30) for i in range(int(seconds * 30))]
     return {g: str(write_video(d/f'{g}.mp4', frames, 30, keyint=None if g == 'x264-default' else g, preset='veryfast'))
             for g in gops}
+
+
+def chunk_facts(path) -> dict:
+    "What every row reports about its chunk: resolution, duration, bitrate, frames, keyframes."
+    import av
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]; pk = [p for p in c.demux(s) if p.pts is not None]
+        w, h, dur = s.codec_context.width, s.codec_context.height, float(s.duration * s.time_base)
+    return dict(width=w, height=h, seconds=round(dur, 3), kbps=round(os.path.getsize(path) * 8 / dur / 1e3, 1),
+                frames=len(pk), keyframes=sum(p.is_keyframe for p in pk))
 
 
 def clips_for(path, n, size, seed):
@@ -81,7 +100,8 @@ def ours_into_batch(path, ts, box):
 def pyav_dtc(path, ts, box):
     import av
     with av.open(str(path)) as c:
-        s = c.streams.video[0]; s.codec_context.thread_count = 1; tb = s.time_base
+        s = c.streams.video[0]; s.codec_context.thread_type, s.codec_context.thread_count = 'NONE', 1
+        tb = s.time_base
         c.seek(int(min(ts) / tb), stream=s, backward=True, any_frame=False)
         want, got, last = sorted(ts), {}, None
         for f in c.decode(s):
@@ -108,6 +128,27 @@ def torchcodec_reader(seek_mode, native):
     return read
 
 
+_MAPPINGS = {}
+def frame_mappings(path) -> bytes:
+    "torchcodec's custom_frame_mappings JSON (pts, duration, key_frame per frame) from one demux pass, once per chunk."
+    if path not in _MAPPINGS:
+        import av
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            fr = sorted((p.pts, p.duration, int(p.is_keyframe)) for p in c.demux(s) if p.pts is not None)
+        _MAPPINGS[path] = json.dumps({'frames': [dict(pts=a, duration=b, key_frame=k) for a, b, k in fr]}).encode()
+    return _MAPPINGS[path]
+
+
+def torchcodec_recommended(path, ts, box):
+    "torchcodec as its docs suggest here: batch API, exact seeks from prepared frame mappings, one FFmpeg thread."
+    from torchcodec.decoders import VideoDecoder
+    from torchvision.transforms.v2 import functional as TF
+    dec = VideoDecoder(path, custom_frame_mappings=frame_mappings(path), num_ffmpeg_threads=1)
+    x = TF.resized_crop(dec.get_frames_played_at(ts).data, box.y, box.x, box.h, box.w, [box.out_h, box.out_w], antialias=True)
+    return (x.flip(-1) if box.flip else x).permute(0, 2, 3, 1)
+
+
 def readers():
     rs = {'ours': ours, 'pyav-dtc': pyav_dtc}
     if hasattr(D, 'OpenVideoCache'): rs.update({'ours-reuse-open': ours_reuse, 'ours-into-batch': ours_into_batch})
@@ -117,20 +158,42 @@ def readers():
         for m in ('exact', 'approximate'):
             rs[f'torchcodec-{m}'] = torchcodec_reader(m, False)
             rs[f'torchcodec-{m}-native'] = torchcodec_reader(m, True)
+        rs['torchcodec-recommended'] = torchcodec_recommended
     except Exception as e:
         print(f'torchcodec rows skipped: {type(e).__name__}: {str(e).splitlines()[0][:200]} '
               f'(pip install torchcodec; it needs FFmpeg shared libraries, e.g. apt-get install ffmpeg)')
     return rs
 
 
-def time_reader(fn, path, clips, reps):
-    fn(path, *clips[0])                                   # warm-up (imports, caches)
-    best_cpu, out = float('inf'), None
+def time_once(fn, path, clips):
+    "CPU and wall ms per clip over all clips (one repetition), and the outputs."
+    c0, w0 = time.process_time(), time.perf_counter()
+    out = [fn(path, ts, box) for ts, box in clips]
+    n = len(clips)
+    return (time.process_time() - c0) / n * 1e3, (time.perf_counter() - w0) / n * 1e3, out
+
+
+def compare(rs, path, clips, reps):
+    "Every reader on the same clips, repetitions interleaved across readers; best and median CPU ms per clip."
+    cpu, wall, outs, err = {k: [] for k in rs}, {k: [] for k in rs}, {}, {}
+    for k, fn in rs.items():
+        try: fn(path, *clips[0])                          # warm-up (imports, caches, frame mappings)
+        except Exception as e: err[k] = f'{type(e).__name__}: {str(e)[:200]}'
     for _ in range(reps):
-        c0 = time.process_time()
-        out = [fn(path, ts, box) for ts, box in clips]
-        best_cpu = min(best_cpu, (time.process_time() - c0) / len(clips))
-    return best_cpu * 1e3, out
+        for k, fn in rs.items():
+            if k in err: continue
+            try: c, w, outs[k] = time_once(fn, path, clips)
+            except Exception as e: err[k] = f'{type(e).__name__}: {str(e)[:200]}'; continue
+            cpu[k].append(c); wall[k].append(w)
+    ref = torch.stack([torch.as_tensor(o) for o in outs['ours']]).float() if 'ours' in outs else None
+    row = {}
+    for k in rs:
+        if k in err: row[k] = dict(error=err[k]); continue
+        x = torch.stack([torch.as_tensor(o) for o in outs[k]]).float()
+        row[k] = dict(cpu_ms_per_clip=min(cpu[k]), cpu_ms_median=statistics.median(cpu[k]), wall_ms_best=min(wall[k]),
+                      cpu_ms_reps=[round(v, 3) for v in cpu[k]],
+                      mean_abs_diff_vs_ours=None if ref is None else float((x - ref).abs().mean()))
+    return row
 
 
 def breakdown(path, clips):
@@ -189,53 +252,92 @@ def batch_steps(batch, frames, size, reps=5):
     return out
 
 
+def load_avg():
+    "1/5/15-min load averages (a shared machine's figures are only comparable at like load)."
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, 'getloadavg') else None
+
+
+def cpu_model():
+    "The CPU's model name from /proc/cpuinfo (Linux), else None."
+    try:
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return None
+
+
+def fail(msg):
+    "A user error: one line, exit 2, before anything is written."
+    print(f'bench_decoders.py: {msg}', file=sys.stderr); sys.exit(2)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'decode'))
     p.add_argument('--name', default=None)
-    p.add_argument('--gops', default='x264-default,k30-nrb-fd,k16-nrb-fd')
+    p.add_argument('--gops', default='x264-default,k30-nrb-fd,k16-nrb-fd', help='GOP structures of the synthetic chunks')
+    p.add_argument('--video', default=None, help='comma-separated existing chunk files to compare on (instead of --gops)')
     p.add_argument('--content', default='egocentric')
     p.add_argument('--clips', type=int, default=30)
-    p.add_argument('--reps', type=int, default=2, help='repetitions; the best CPU time per clip counts (shared machines)')
+    p.add_argument('--reps', type=int, default=3, help='interleaved repetitions; the best CPU time per clip is reported '
+                                                      '(and the median is kept): shared machines')
+    p.add_argument('--torch_threads', type=int, default=1,
+                   help="torch intra-op threads of this process (1: what a DataLoader worker runs with; the decoders "
+                        "run one thread each regardless)")
     p.add_argument('--tiny', action='store_true')
     a = p.parse_args()
+    videos = [v for v in (a.video or '').split(',') if v]
+    for v in videos:
+        if not Path(v).is_file(): fail(f'--video: no file {v}')
+    if a.torch_threads < 1: fail(f'--torch_threads: must be >= 1, got {a.torch_threads}')
+    if a.clips < 1 or a.reps < 1: fail('--clips and --reps must be >= 1')
+    torch.set_num_threads(a.torch_threads)
     w, h, secs, size = 456, 256, 15.0, 224
     tmp = tempfile.TemporaryDirectory()
     if a.tiny:
         w, h, secs, size, a.clips, a.reps, a.gops = 160, 96, 3.0, 64, 4, 1, 'x264-default,k8-nrb-fd'
         if a.out == str(ROOT/'benchmarks'/'decode'): a.out = tmp.name
     name = a.name or re.sub(r'[^A-Za-z0-9_.-]', '', f'decoders_{platform.node()}_cpu{os.cpu_count()}') + ('_tiny' if a.tiny else '')
-    t0 = time.time(); files = make_chunks(Path(tmp.name), a.gops.split(','), secs, w, h, a.content)
-    print(f'encoded {len(files)} chunks {w}x{h} {secs:g}s ({a.content}) in {time.time() - t0:.0f}s', flush=True)
-    rs = readers(); rec = dict(command=' '.join(['python', 'scripts/bench_decoders.py'] + sys.argv[1:]), machine=machine_info(),
-                              settings=dict(width=w, height=h, seconds=secs, content=a.content, clips=a.clips, reps=a.reps, size=size,
-                                            sampling='4 frames in a random 1-s window, RRC scale (0.5, 1), 1 decoder thread'),
-                              results=[], breakdown={})
+    t0 = time.time(); load0 = load_avg()
+    if videos: files = {'/'.join(Path(v).parts[-3:]): v for v in videos}
+    else:
+        files = make_chunks(Path(tmp.name), a.gops.split(','), secs, w, h, a.content)
+        print(f'encoded {len(files)} chunks {w}x{h} {secs:g}s ({a.content}) in {time.time() - t0:.0f}s', flush=True)
+    rs = readers()
+    rec = dict(command=' '.join(['python', 'scripts/bench_decoders.py'] + sys.argv[1:]), machine=machine_info(),
+               settings=dict(content=None if videos else a.content, clips=a.clips, reps=a.reps, size=size,
+                             torch_threads=torch.get_num_threads(),
+                             sampling='4 frames in a random 1-s window, RRC scale (0.5, 1), a decoder per clip, 1 decoder thread',
+                             timing='CPU ms per clip (process_time), repetitions interleaved across readers; '
+                                    'cpu_ms_per_clip = best of reps, cpu_ms_median = their median',
+                             torchcodec_recommended='get_frames_played_at; custom_frame_mappings (exact seeks, no scan) '
+                                                    'prepared once per chunk; num_ffmpeg_threads=1; NCHW; torchvision resized_crop'),
+               load_avg_start=load0, results=[], breakdown={})
+    rec['machine']['cpu_model'] = cpu_model()
     try:
         import torchcodec; rec['machine']['torchcodec'] = torchcodec.__version__
     except Exception: pass
-    print(f'{"GOP":14s} {"kb/s":>6s} ' + ' '.join(f'{k:>27s}' for k in rs) + '   (CPU ms per clip, best of reps)')
+    print(f'torch threads {torch.get_num_threads()}, load {load0}; CPU ms per clip: best of {a.reps} (median), wall best, '
+          f'mean |diff| vs ours', flush=True)
     for g, f in files.items():
-        clips = clips_for(f, a.clips, size, seed=1)
-        kbps = os.path.getsize(f) * 8 / secs / 1e3; row = dict(gop=g, kbps=kbps); ref = None
-        for k, fn in rs.items():
-            try:
-                ms, out = time_reader(fn, f, clips, a.reps)
-                x = torch.stack([o if torch.is_tensor(o) else torch.as_tensor(o) for o in out]).float()
-                if ref is None: ref = x
-                diff = float((x - ref).abs().mean())
-                row[k] = dict(cpu_ms_per_clip=ms, mean_abs_diff_vs_ours=diff)
-            except Exception as e:
-                row[k] = dict(error=f'{type(e).__name__}: {str(e)[:200]}')
-        rec['results'].append(row)
-        print(f'{g:14s} {kbps:6.0f} ' + ' '.join(f"{row[k]['cpu_ms_per_clip']:12.1f} (diff {row[k]['mean_abs_diff_vs_ours']:5.1f})"
-                                              if 'cpu_ms_per_clip' in row[k] else f"{'error':>27s}" for k in rs), flush=True)
+        facts = chunk_facts(f); clips = clips_for(f, a.clips, size, seed=1); la = load_avg()
+        row = compare(rs, f, clips, a.reps)
+        rec['results'].append(dict(gop=g, **facts, load_avg_before=la, load_avg_after=load_avg(), readers=row))
+        print(f"{g}: {facts['width']}x{facts['height']}, {facts['seconds']:g} s, {facts['kbps']:.0f} kb/s, "
+              f"{facts['keyframes']} keyframes / {facts['frames']} frames; load {la}", flush=True)
+        base = row.get('ours', {}).get('cpu_ms_per_clip')
+        for k, r in row.items():
+            if 'error' in r: print(f'  {k:31s} error: {r["error"]}'); continue
+            ratio = f'  {r["cpu_ms_per_clip"] / base:4.2f}x ours' if base else ''
+            print(f'  {k:31s} {r["cpu_ms_per_clip"]:7.2f} ({r["cpu_ms_median"]:7.2f})  wall {r["wall_ms_best"]:7.2f}  '
+                  f'diff {r["mean_abs_diff_vs_ours"]:5.1f}{ratio}', flush=True)
         rec['breakdown'][g] = breakdown(f, clips)
-        print(f'  ours, per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in rec['breakdown'][g].items()), flush=True)
+        print('  ours, per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in rec['breakdown'][g].items()), flush=True)
     rec['batch_steps'] = batch_steps(8 if a.tiny else 64, 4, size)
     print('per batch of', 8 if a.tiny else 64, 'clips (ms):', ', '.join(f'{k} {v:.2f}' for k, v in rec['batch_steps'].items()))
+    rec['load_avg_end'] = load_avg(); rec['seconds'] = round(time.time() - t0, 1)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True); save_json(portable_record(rec), out/f'{name}.json')
-    print(f'wrote {out / (name + ".json")} in {time.time() - t0:.0f}s')
+    print(f'wrote {out / (name + ".json")} in {time.time() - t0:.0f}s; load {rec["load_avg_end"]}')
 
 
 if __name__ == '__main__':
