@@ -12,21 +12,22 @@ from torch import nn
 import torch.nn.functional as F
 from .core import save_json
 from .vit import VideoViT, interpolate_temporal_pe, PE_INFLATION
-from .clip import build_video_clip, VideoCLIP
+from .clip import build_video_clip, VideoCLIP, VideoClassifier, ActionClassifier   # the classifier is a model: it lives there
 from .datasets import make_loader
 from .gpu_aug import GPUAugment, to_device
 from .metrics import mir_metrics, ek100_cls_metrics, topk_accuracy
 from .losses import soft_target_cross_entropy
 from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line
+from .checkpoint_files import load_checkpoint_file, split_checkpoint, avion_format
+from .interop import avion_pretrained_state   # AVION's files, converted (the converter sits below the trainers)
 
 # %% auto #0
-__all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'ActionClassifier',
-           'evaluate_cls', 'ClipSettings', 'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights',
-           'checkpoint_weights', 'load_weights', 'load_pretrained_state', 'load_pretrained', 'resolve_pe_inflation',
-           'load_pretrained_arg', 'init_video_clip', 'VideoClassifier', 'build_classifier', 'load_classifier',
-           'contrastive_step', 'cls_step', 'ClassifierSettings', 'classify_step', 'equalize_batch',
-           'measure_train_flops', 'map_clips', 'embed_videos', 'embed_texts', 'evaluate_mir', 'evaluate_classification',
-           'make_eval_fn', 'finish_run', 'load_evals']
+__all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'evaluate_cls', 'ClipSettings',
+           'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights', 'checkpoint_weights',
+           'load_weights', 'load_pretrained_state', 'load_pretrained', 'resolve_pe_inflation', 'load_pretrained_arg',
+           'init_video_clip', 'build_classifier', 'load_classifier', 'contrastive_step', 'cls_step',
+           'ClassifierSettings', 'classify_step', 'equalize_batch', 'measure_train_flops', 'map_clips', 'embed_videos',
+           'embed_texts', 'evaluate_mir', 'evaluate_classification', 'make_eval_fn', 'finish_run', 'load_evals']
 
 # %% ../nbs/33_train_parts.ipynb #b3bcf8a8
 from dataclasses import dataclass
@@ -114,9 +115,8 @@ def load_weights(path, names=('pretrained.pt', 'finetuned.pt'), *, trust: bool =
     """(state_dict, config) from a weights file, a run folder (a file in `names`, else its newest checkpoint), a
     checkpoint folder, or an AVION checkpoint file of a video-text model or EK-100 classifier (converted by
     `avion_nb.interop.avion_pretrained_state`; its config has `kind`, `pe_inflation='avion'`). Files are read with
-    `weights_only=True` and the data-only allow-list of `avion_nb.interop.load_checkpoint_file` (`trust=True`: any
+    `weights_only=True` and the data-only allow-list of `avion_nb.checkpoint_files.load_checkpoint_file` (`trust=True`: any
     pickle, only for files you trust). The config carries the `eval_settings` saved with the weights, if any."""
-    from avion_nb.interop import load_checkpoint_file, split_checkpoint, avion_format, avion_pretrained_state
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'pretrained weights not found: {p}')
     if p.is_dir() and not (p/'avion_meta.json').exists():
@@ -227,24 +227,6 @@ def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vi
                             pe_inflation=mode, format=cfg0.get('kind', 'avion_nb'), eval_settings=cfg0.get('eval_settings'))
 
 # %% ../nbs/33_train_parts.ipynb #76d704da
-class VideoClassifier(nn.Module):
-    "Video tower + dropout + linear head: clips [B, 3, T, H, W] -> logits [B, num_classes]."
-    def __init__(self, visual: VideoViT, num_classes: int, dropout: float = 0.5, init_std: float = 0.01, init_scale: float = 1.0):
-        super().__init__()
-        if num_classes < 1: raise ValueError(f'num_classes must be >= 1, got {num_classes}')
-        visual.proj = None                      # no projection: the head sees the pooled feature
-        self.visual, self.num_classes = visual, num_classes
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(visual.width, num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=init_std); nn.init.zeros_(self.head.bias)
-        if init_scale != 1.0:
-            with torch.no_grad(): self.head.weight.mul_(init_scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.visual(x)))
-
-ActionClassifier = VideoClassifier
-
 def _video_tower(cfg: dict, **build_kw) -> VideoViT:
     "The video tower of model config `cfg` (a classifier's config may have no text tower: a tiny throwaway one is built)."
     if 'text' not in cfg: cfg = dict(cfg, text=dict(width=8, heads=1, layers=1, vocab_size=8, context_length=2), embed_dim=cfg.get('embed_dim', 8))
