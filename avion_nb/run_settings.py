@@ -15,8 +15,8 @@ from accelerate.utils import ProjectConfiguration, set_seed
 # %% auto #0
 __all__ = ['DEPRECATED', 'EVAL_KEYS', 'KNOWN_ERRORS', 'make_accelerator', 'UsageError', 'TrainingInterrupted', 'default_workers',
            'parse_floats', 'RunSettings', 'given_settings', 'apply_eval_settings', 'start_run', 'apply_threads',
-           'fit_settings', 'settings_dict', 'check_vision', 'eval_settings_of', 'settings_help', 'settings_parser',
-           'one_line', 'make_cli', 'run_as_main']
+           'settings_dict', 'check_vision', 'eval_settings_of', 'settings_help', 'settings_parser', 'one_line',
+           'make_cli', 'run_as_main']
 
 # %% ../nbs/30a_run_settings.ipynb #15feec7a
 def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | None = 'tensorboard',
@@ -224,13 +224,6 @@ def apply_threads(acc, s: RunSettings) -> int:
     n = set_threads(s.main_threads or main_thread_count(s.workers, s.worker_threads, gpu=acc.device.type == 'cuda'))
     acc.print(threads_line(n, s.workers, s.worker_threads))
     return n
-
-def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dict:
-    "`fit`'s keyword arguments from the shared settings (the history CSV of this run segment in the run folder)."
-    return dict(epochs=s.epochs, steps_per_epoch=steps_per_epoch, save_every=s.save_every or s.save_every_epochs * steps_per_epoch,
-                clip_grad=s.clip_grad or None, max_steps=s.max_steps or None, log_every=s.log_every, progress=s.progress,
-                eval_every=s.eval_every, meter_window=s.meter_window,
-                history_path=Path(s.output_dir)/f'history_step{state.global_step + 1:08d}.csv')
 
 def settings_dict(s: RunSettings) -> dict:
     "The settings as a JSON-able dict (for config.json), with the command line that started the run."

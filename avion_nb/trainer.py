@@ -18,8 +18,8 @@ from .checkpoints import _ck_step
 from .throughput import *               # ... and measurement, re-exported here (downward imports only)
 
 # %% auto #0
-__all__ = ['fit', 'HistoryCSV', 'write_history', 'compile_model', 'device_loader_fn', 'check_batch', 'make_train_loader',
-           'step_seed']
+__all__ = ['fit', 'HistoryCSV', 'fit_settings', 'write_history', 'compile_model', 'device_loader_fn', 'check_batch',
+           'make_train_loader', 'step_seed']
 
 # %% ../nbs/30d_trainer.ipynb #9f40fe73
 from .gpu_aug import to_device, prefetch_to_device  # one helper for the whole project
@@ -164,6 +164,15 @@ class HistoryCSV:
         self.w.writerow(rec); self.f.flush()
     def close(self):
         if self.f is not None: self.f.close(); self.f = None
+
+# %% ../nbs/30d_trainer.ipynb #4e92f11e
+def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dict:
+    "`fit`'s keyword arguments from the shared settings (the history CSV of this run segment in the run folder)."
+    return dict(epochs=s.epochs, steps_per_epoch=steps_per_epoch, save_every=s.save_every or s.save_every_epochs * steps_per_epoch,
+                clip_grad=s.clip_grad or None, max_steps=s.max_steps or None, log_every=s.log_every, progress=s.progress,
+                eval_every=s.eval_every, meter_window=s.meter_window,
+                history_path=Path(s.output_dir)/f'history_step{state.global_step + 1:08d}.csv')
+
 
 # %% ../nbs/30d_trainer.ipynb #b5972d6e
 def _toy_problem(seed=0, n=40, bs=4, stream=False, opened=None):
