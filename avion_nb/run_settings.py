@@ -254,6 +254,7 @@ DEPRECATED = dict(
     rrc_max_scale=('rrc_scale', lambda v, c: {'rrc_scale': _pair(1)(v, c)}),
     no_checkpoint=('checkpoint', lambda v, c: {'checkpoint': not v}),
     smoothing=('label_smoothing', lambda v, c: {'label_smoothing': float(v)}), head_drop=('dropout', lambda v, c: {'dropout': float(v)}),
+    split=('train_split', lambda v, c: {'train_split': v}), eval_split=('val_split', lambda v, c: {'val_split': v}),
 )
 
 # %% ../nbs/30a_run_settings.ipynb #acc45cf3
@@ -312,7 +313,7 @@ def settings_parser(cls, prog: str | None = None, description: str | None = None
     for k, (new, _) in DEPRECATED.items():
         if new not in {f.name for f in fields(cls)}: continue
         if k == 'no_checkpoint': p.add_argument(f'--{k}', action='store_true', help=argparse.SUPPRESS)
-        else: p.add_argument(f'--{k}', type=str if k == 'model' else float if k not in ('num_workers', 'input_size', 'keep_checkpoints', 'prefetch_factor') else int, help=argparse.SUPPRESS)
+        else: p.add_argument(f'--{k}', type=str if k in ('model', 'split', 'eval_split') else float if k not in ('num_workers', 'input_size', 'keep_checkpoints', 'prefetch_factor') else int, help=argparse.SUPPRESS)
     return p
 
 _TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
