@@ -17,7 +17,7 @@ from .datasets import make_loader
 from .gpu_aug import GPUAugment, to_device
 from .metrics import mir_metrics, ek100_cls_metrics, topk_accuracy
 from .losses import soft_target_cross_entropy
-from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line
+from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line, apply_eval_settings
 from .checkpoint_files import load_checkpoint_file, split_checkpoint, avion_format
 from .interop import avion_pretrained_state   # AVION's files, converted (the converter sits below the trainers)
 
@@ -25,7 +25,7 @@ from .interop import avion_pretrained_state   # AVION's files, converted (the co
 __all__ = ['TINY_VISION', 'TINY_TEXT', 'save_pretrained', 'NO_PRETRAINED', 'PE_INFLATION_CHOICES', 'evaluate_cls', 'ClipSettings',
            'EpochRepeat', 'model_config', 'build_model', 'parse_arch', 'save_weights', 'checkpoint_weights',
            'load_weights', 'load_pretrained_state', 'load_pretrained', 'resolve_pe_inflation', 'load_pretrained_arg',
-           'init_video_clip', 'build_classifier', 'load_classifier', 'contrastive_step', 'cls_step',
+           'init_video_clip', 'pretrained_setup', 'build_classifier', 'load_classifier', 'contrastive_step', 'cls_step',
            'ClassifierSettings', 'classify_step', 'equalize_batch', 'measure_train_flops', 'map_clips', 'embed_videos',
            'embed_texts', 'evaluate_mir', 'evaluate_classification', 'make_eval_fn', 'finish_run', 'load_evals']
 
@@ -225,6 +225,19 @@ def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vi
     _load_strict(model, sd, pretrained)
     return model, cfg, dict(source=str(pretrained), pretrained_frames=t0 and t0 * model.visual.cfg.tubelet, num_frames=num_frames,
                             pe_inflation=mode, format=cfg0.get('kind', 'avion_nb'), eval_settings=cfg0.get('eval_settings'))
+
+# %% ../nbs/30e_train_parts.ipynb #90709e45
+def pretrained_setup(s: RunSettings, what: str = 'the model to evaluate') -> tuple:
+    """(settings, `load_pretrained_arg` result or None, the evaluation settings applied) for a fine-tuning run with
+    `pretrained` and `evaluate` settings; `what` names the model `--evaluate` needs in its error."""
+    pre = None if s.pretrained in NO_PRETRAINED else load_pretrained_arg(s.pretrained)
+    applied = {}
+    if pre is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
+        ev0 = pre[1].get('eval_settings') or {k: pre[1][k] for k in ('num_frames', 'img_size') if k in pre[1]}
+        s, applied = apply_eval_settings(s, ev0, keys=None if s.evaluate else ('img_size',), fixed=('img_size',),
+                                         source=f'--pretrained {s.pretrained}')
+    elif s.evaluate: raise UsageError(f'--evaluate needs --pretrained: {what}')
+    return s, pre, applied
 
 # %% ../nbs/30e_train_parts.ipynb #76d704da
 def _video_tower(cfg: dict, **build_kw) -> VideoViT:
