@@ -12,10 +12,11 @@ from torch import nn
 import torch.nn.functional as F
 from .vit import (VideoViT, ViTConfig, vit_config, Block, DividedBlock, QuickGELU, make_act, Mlp,
                           _checkpoint, CKPT_MODES, VIT_PRESETS, TokenDrop)
+from .checkpoint_files import load_checkpoint_file
 
 # %% auto #0
-__all__ = ['TEXT_PRESETS', 'OPTIONAL_KEYS', 'tokenize', 'TextConfig', 'text_config', 'TextTransformer', 'VideoCLIP',
-           'build_video_clip', 'clip_key_map', 'load_clip_weights', 'from_openai']
+__all__ = ['TEXT_PRESETS', 'OPTIONAL_KEYS', 'ActionClassifier', 'tokenize', 'TextConfig', 'text_config', 'TextTransformer',
+           'VideoCLIP', 'build_video_clip', 'clip_key_map', 'load_clip_weights', 'from_openai', 'VideoClassifier']
 
 # %% ../nbs/12_clip.ipynb #5c179e95
 @functools.lru_cache(maxsize=1)
@@ -149,7 +150,6 @@ def _resolve_state_dict(source) -> tuple[dict, str | None]:
         p = Path(source)
         if not p.is_file(): raise FileNotFoundError(f"load_clip_weights: checkpoint file {str(p)!r} does not exist")
         try:   # weights_only, plus the data-only classes training checkpoints pickle (LaViLa/AVION: argparse args)
-            from avion_nb.interop import load_checkpoint_file
             sd = load_checkpoint_file(p)
         except Exception as e1:
             try:
@@ -254,3 +254,23 @@ def from_openai(name: str = 'ViT-B-16', pretrained: str = 'openai', **kw) -> nn.
     "Download (needs internet) a pretrained open_clip model to pass to `load_clip_weights`."
     import open_clip
     return open_clip.create_model(name, pretrained=pretrained, **kw)
+
+# %% ../nbs/12_clip.ipynb #8ff7d417
+class VideoClassifier(nn.Module):
+    "Video tower + dropout + linear head: clips [B, 3, T, H, W] -> logits [B, num_classes]."
+    def __init__(self, visual: VideoViT, num_classes: int, dropout: float = 0.5, init_std: float = 0.01, init_scale: float = 1.0):
+        super().__init__()
+        if num_classes < 1: raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        visual.proj = None                      # no projection: the head sees the pooled feature
+        self.visual, self.num_classes = visual, num_classes
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(visual.width, num_classes)
+        nn.init.trunc_normal_(self.head.weight, std=init_std); nn.init.zeros_(self.head.bias)
+        if init_scale != 1.0:
+            with torch.no_grad(): self.head.weight.mul_(init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.visual(x)))
+
+ActionClassifier = VideoClassifier
+

@@ -555,7 +555,7 @@ def _read_chunked(vdir, times, crop, chunk_len, generator, threads, kw, window=N
             local = [max(tt[i] - k * T, Fraction(0)) for i in by[k]]
             c, s = get(k, local); tb = Fraction(s.time_base)
             if window is not None and k == k_end:
-                _check_window_end(s, cf(k), float(window[0] - k * T), float(window[1] - k * T), window[1])
+                _check_window_end(s, cf(k), float(window[0] - k * T), float(window[1] - k * T), window[1], origin=0)
             if box is None: box = _resolve_box(crop, s.width, s.height, generator)
             pk = {}; files.append(str(cf(k)))
             frames = _read_open(c, s, cf(k), local, box, origin=0, picked=pk, out=None if out is None else [out[i] for i in by[k]], **kw)
@@ -592,10 +592,13 @@ def chunk_path(video_root, video_id: str, k: int, chunk_len, ext: str = 'mp4') -
     "File of chunk `k` of a chunked video: <video_root>/<video_id>.<ext>/<k*chunk_len>.<ext> (integer seconds)."
     return _chunk_file(video_path(video_root, video_id, ext), k, chunk_len, ext)
 
-def _check_window_end(s, path, start: float, end: float, end_abs: float):
-    "Raise if the window ends more than one frame duration after the end of the stream (header duration)."
+def _check_window_end(s, path, start: float, end: float, end_abs: float, origin=None):
+    """Raise if the window ends more than one frame duration after the end of the stream (start + header duration).
+    `start`/`end` count from tick `origin`: None for the stream's first frame (a whole file), 0 for a chunk (its local
+    time 0 is its start kT; its first frame may come later, most of all in a variable-frame-rate video)."""
     if not s.duration: return
-    dur, fps = float(s.duration * Fraction(s.time_base)), float(s.average_rate or s.guessed_rate or 30)
+    st = s.start_time or 0; o = st if origin is None else origin
+    dur, fps = float((st + s.duration - o) * Fraction(s.time_base)), float(s.average_rate or s.guessed_rate or 30)
     if end > dur + 1 / fps + 1e-6:
         raise VideoReadError(path, f'window ends at {end_abs:.3f} s, past the end of the video '
                                    f'({dur:.3f} s in this file)', [start, end])

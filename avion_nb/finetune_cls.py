@@ -19,7 +19,7 @@ from .trainer import (compile_model, make_cli, run_as_main, start_run, fit_setti
                               make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary, UsageError,
                               apply_eval_settings, save_run_config, eval_settings_of)
 from .train_parts import (ClipSettings, ClassifierSettings, build_classifier, classify_step, evaluate_classification,
-                                  make_eval_fn, measure_train_flops, finish_run, load_pretrained_arg, NO_PRETRAINED,
+                                  make_eval_fn, measure_train_flops, finish_run, load_pretrained_arg, pretrained_setup, NO_PRETRAINED,
                                   PE_INFLATION_CHOICES)
 
 # %% auto #0
@@ -53,15 +53,9 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     settings); returns summary, evaluations and history."""
     s = FinetuneCLSSettings.of(settings, output_dir, **kw)
     out = Path(s.output_dir)
-    pre = None if s.pretrained in NO_PRETRAINED else load_pretrained_arg(s.pretrained)
-    applied = {}
-    if pre is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
-        ev0 = pre[1].get('eval_settings') or {k: pre[1][k] for k in ('num_frames', 'img_size') if k in pre[1]}
-        s, applied = apply_eval_settings(s, ev0, keys=None if s.evaluate else ('img_size',), fixed=('img_size',),
-                                         source=f'--pretrained {s.pretrained}')
-        if s.evaluate and pre[1].get('task') != 'ek100_cls':
-            raise UsageError(f'--evaluate: --pretrained {s.pretrained} is not an action classifier (a video-text model has no action head)')
-    elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the classifier to evaluate')
+    s, pre, applied = pretrained_setup(s, 'the classifier to evaluate')
+    if s.evaluate and pre[1].get('task') != 'ek100_cls':
+        raise UsageError(f'--evaluate: --pretrained {s.pretrained} is not an action classifier (a video-text model has no action head)')
     acc, mp = start_run(s)
     train_ds, eval_ds = make_cls_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=s.img_size, rrc_scale=s.rrc_scale, flip_p=s.flip_p, fused=s.fused,

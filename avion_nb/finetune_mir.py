@@ -20,7 +20,7 @@ from .trainer import (compile_model, make_cli, run_as_main, start_run, fit_setti
                               make_train_loader, device_loader_fn, check_batch, step_seed, throughput_summary, UsageError,
                               apply_eval_settings, save_run_config, eval_settings_of)
 from .train_parts import (ClipSettings, TINY_VISION, TINY_TEXT, init_video_clip, contrastive_step, equalize_batch,
-                                  evaluate_mir, make_eval_fn, measure_train_flops, finish_run, load_evals, load_pretrained_arg,
+                                  evaluate_mir, make_eval_fn, measure_train_flops, finish_run, load_evals, load_pretrained_arg, pretrained_setup,
                                   NO_PRETRAINED, PE_INFLATION_CHOICES)
 
 # %% auto #0
@@ -59,13 +59,7 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     summary, evaluations and history."""
     s = FinetuneMIRSettings.of(settings, output_dir, **kw)
     out = Path(s.output_dir)
-    pre = None if s.pretrained in NO_PRETRAINED else load_pretrained_arg(s.pretrained)
-    applied = {}
-    if pre is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
-        ev0 = pre[1].get('eval_settings') or {k: pre[1][k] for k in ('num_frames', 'img_size') if k in pre[1]}
-        s, applied = apply_eval_settings(s, ev0, keys=None if s.evaluate else ('img_size',), fixed=('img_size',),
-                                         source=f'--pretrained {s.pretrained}')
-    elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the model to evaluate')
+    s, pre, applied = pretrained_setup(s, 'the model to evaluate')
     acc, mp = start_run(s)
     model, mcfg, info = init_video_clip(s.pretrained, num_frames=s.num_frames, img_size=s.img_size, vision=s.vision, text=s.text,
                                         embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn, checkpointing=s.checkpointing, drop_path=s.drop_path,

@@ -37,7 +37,7 @@ class VideoMAESettings(RunSettings):
     log_every: int = 10  # tracker logging period in steps
     save_every_epochs: int = 20  # checkpoint every N epochs (0: only at the end)
     keep: int = 2  # checkpoints kept (the newest, of every kind)
-    split: str = 'train'  # list file to train on
+    train_split: str = 'train'  # list file to train on (<root>/kinetics/<name>.csv)
     video_dir: str = ''  # read clips from this folder instead of <root>/videos (e.g. a re-encoded / chunked copy)
     patch_size: int = 16  # cube height/width
     tubelet: int = 2  # cube length in frames
@@ -52,7 +52,7 @@ class VideoMAESettings(RunSettings):
     norm_pix: bool = True  # per-cube normalized-pixel targets
     blr: float = 1.5e-4  # base learning rate per 256 clips of global batch
     recon_plot: bool = True  # at the end: masked loss vs the predict-the-mean baseline on held-out clips, and a reconstruction figure
-    eval_split: str = 'val'  # list of the held-out clips of that check ('' or a missing list: the training clips)
+    val_split: str = 'val'  # list of the held-out clips of that check ('' or a missing list: the training clips)
     eval_clips: int = 32  # clips in that check
     TINY: ClassVar[dict] = dict(vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, decoder_width=32, decoder_depth=1,
                                 decoder_heads=2, batch_size=4, epochs=2, warmup_epochs=0, workers=0, mixed_precision='no',
@@ -66,9 +66,9 @@ def _encoder_file(model: VideoMAE, path):
 
 # %% ../nbs/52_videomae_pretrain.ipynb #06fd8837
 def _eval_dataset(s: VideoMAESettings, train_ds):
-    "The held-out clips of the reconstruction check (centre window, full-frame crop): `eval_split` if its list exists, else the training clips."
-    sp = s.eval_split
-    if not sp or not (_sub(s.data_root, 'kinetics')/f'{sp}.csv').exists(): return train_ds, s.split
+    "The held-out clips of the reconstruction check (centre window, full-frame crop): `val_split` if its list exists, else the training clips."
+    sp = s.val_split
+    if not sp or not (_sub(s.data_root, 'kinetics')/f'{sp}.csv').exists(): return train_ds, s.train_split
     return MAEClipDataset.kinetics(s.data_root, sp, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=False,
                                    num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, fused=s.fused,
                                    bad_sample='raise', snap=s.snap), sp
@@ -83,7 +83,7 @@ def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output
                      attn=s.attn, drop_path=s.drop_path, checkpointing=s.checkpointing, decoder_width=s.decoder_width,
                      decoder_depth=s.decoder_depth, decoder_heads=s.decoder_heads, dec_attn=s.dec_attn, decoder_pos=s.decoder_pos)
     grid, tub, patch = model.grid, model.tubelet, model.patch
-    ds = MAEClipDataset.kinetics(s.data_root, s.split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
+    ds = MAEClipDataset.kinetics(s.data_root, s.train_split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
                                  num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
                                  flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed, snap=s.snap)
     loader, spe = make_train_loader(acc, ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,

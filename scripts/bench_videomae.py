@@ -2,7 +2,7 @@
 """VideoMAE training speed vs loader workers (the paper's Fig. 7 on this machine).
 
 For each variant and number of loader workers per GPU, runs a short VideoMAE pretraining (the real trainer,
-`avion_nb.videomae.videomae_pretrain`, one process) and records seconds per iteration and the data-loading
+`avion_nb.videomae_pretrain.videomae_pretrain`, one process) and records seconds per iteration and the data-loading
 overhead (time the step waited for its batch), after `--warmup` steps:
 
   dtc_orig       decode-then-crop (fused=False) on the original clips (x264 default GOP, as downloaded)
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from avion_nb.core import machine_info, save_json, set_plot_style
 from avion_nb.synth import make_dataset
-from avion_nb.videomae import videomae_pretrain
+from avion_nb.videomae_pretrain import videomae_pretrain
 
 
 def get_args():
