@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from .core import main_thread_count, set_threads, threads_line
 from .weights import (save_pretrained, read_pretrained, is_pretrained_dir, state_hash, model_kind, label_names)
 from .train_parts import (build_model, load_weights, VideoClassifier, UsageError, one_line, map_clips,
                                   embed_videos as _embed_clip_dataset, embed_texts as _embed_token_ids)
@@ -411,7 +412,10 @@ def _emit(args, obj, table: pd.DataFrame | None = None):
 
 # %% ../nbs/60_inference.ipynb #2a1bdc87
 def _embed_main(a):
+    if a.main_threads < 0: raise UsageError(f'--main_threads must be >= 0 (0: automatic), got {a.main_threads}')
     model = load_model(a.pretrained, device='cpu' if a.cpu else None)
+    n = set_threads(a.main_threads or main_thread_count(a.workers, 1, gpu=next(model.parameters()).is_cuda))   # as the trainers do
+    if not a.json: print(threads_line(n, a.workers, 1))
     idx = Path(a.index)
     ix = VideoIndex.load(idx, model) if (idx/'index.json').exists() else VideoIndex.create(model, window=a.window, stride=a.stride or None)
     paths, given = list_inputs(a.videos)
@@ -440,6 +444,7 @@ def avion_embed(argv=None):
     ap.add_argument('--window', type=float, default=2.0, help='window length (s)')
     ap.add_argument('--stride', type=float, default=0., help='window stride (s; 0: the window length)')
     ap.add_argument('--batch_size', type=int, default=16); ap.add_argument('--workers', type=int, default=0)
+    ap.add_argument('--main_threads', type=int, default=0, help="this process's intra-op CPU threads (0: automatic, as the trainers)")
     ap.add_argument('--save_every', type=int, default=8, help='save the index after this many videos')
     ap.add_argument('--cpu', action='store_true'); ap.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True)
     return _run_cli(ap, _embed_main, argv)
