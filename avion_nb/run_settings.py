@@ -357,6 +357,10 @@ def make_cli(cls, run_fn: Callable, name: str | None = None, doc: str | None = N
             run_fn(cls.make(**ns))
         except TrainingInterrupted as e:
             print(f'{prog}: {one_line(e)}' + ('; continue with --resume latest' if e.path else ''), file=sys.stderr); sys.exit(130)
+        except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stopped at once
+            if debug: raise
+            print(f'{prog}: interrupted (stopped at once: no checkpoint saved now; --resume latest continues from the last one)',
+                  file=sys.stderr); sys.exit(130)
         except KNOWN_ERRORS as e:
             if debug: raise
             print(f'{prog}: error: {one_line(e)}', file=sys.stderr); sys.exit(2)

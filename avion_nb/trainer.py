@@ -4,7 +4,7 @@
 
 # %% ../nbs/30d_trainer.ipynb #eb27c3d6
 from __future__ import annotations
-import os, sys, csv, time, signal, itertools
+import os, sys, csv, time, signal, itertools, contextlib
 from pathlib import Path
 from typing import Callable, Iterable
 import torch
@@ -121,17 +121,25 @@ def _saved_at(ck: Checkpointer, state: TrainState) -> bool:
 
 class _StopFlag:
     """SIGINT (Ctrl-C) or SIGTERM (a launcher stopping its workers, a cluster preempting a job) sets a flag that the loop
-    reads after each step; a second one raises at once."""
+    reads after each step; a second one raises at once, except the SIGTERM that a launcher (`accelerate launch`,
+    torchrun) sends to the process tree right after passing on a Ctrl-C: that is the same request."""
     signals = (signal.SIGINT, signal.SIGTERM)
-    def __init__(self): self.flag, self.old, self.pid = False, {}, os.getpid()
+    def __init__(self): self.flag, self.first, self.old, self.pid = False, None, {}, os.getpid()
     def _handler(self, signum, frame):
         if os.getpid() != self.pid:      # a forked loader worker inherited this handler: the main process stops it
             if signum == signal.SIGINT: signal.signal(signum, signal.SIG_IGN); return     # Ctrl-C reaches the whole group
             signal.signal(signum, signal.SIG_DFL); os.kill(os.getpid(), signum); return
-        if self.flag: raise KeyboardInterrupt
-        self.flag = True
+        if self.flag:
+            if signum == signal.SIGTERM and self.first == signal.SIGINT: return   # the launcher forwarding the Ctrl-C
+            raise KeyboardInterrupt
+        self.flag, self.first = True, signum
+        self._expect_worker_exits()
         print(f'\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint (again to stop at once)',
               file=sys.stderr, flush=True)
+    def _expect_worker_exits(self):
+        "Once stopping, a loader worker ended by the launcher is no error (PyTorch's SIGCHLD check would raise mid-save)."
+        if hasattr(signal, 'SIGCHLD') and signal.SIGCHLD not in self.old:
+            with contextlib.suppress(ValueError): self.old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     def install(self):
         for sig in self.signals:
             try: self.old[sig] = signal.signal(sig, self._handler)
