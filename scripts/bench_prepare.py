@@ -162,7 +162,7 @@ def update_headline(rec: dict, path: Path):
         h['prepare_fps_per_core_vm'] = dict(value=round(per_core, 1), **base, detail=(
             f"{rec['preset']} sources ({rec['videos']} x {rec['video_sec']:g} s, {rec['source_mbit']:.2f} Mb/s) -> {rec['short_side']}p "
             f"15-s chunks, GOP {rec['gop']}, {cores} processes: {t['ours_fps']:.1f} frames/s in total; shell loop (libx264 default "
-            f"preset + segment) {t.get('shell_loop_default_fps', float('nan')):.1f} ({t.get('ours_vs_shell_loop', float('nan')):.2f}x), "
+            f"preset + segment) {t.get('shell_loop_default_fps', float('nan')):.1f} ({t['ours_fps'] / t['shell_loop_default_fps'] if t.get('shell_loop_default_fps') else float('nan'):.2f}x), "
             f"decoding alone {t.get('decode_only_fps', float('nan')):.1f}; load average before {rec['load_before']}, after {rec['load_after']}"
             + (' (the VM was shared with other jobs: a lower bound)' if max(rec['load_before'][0], rec['load_after'][0]) > 1.2 * cores else '')
             + '; benchmarks/prepare/README.md'))
