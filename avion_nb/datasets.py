@@ -559,20 +559,22 @@ class VideoTextDataset(ClipDataset):
         return torch.stack([tokenize_one(tok, t, self.context_length) for t in self.mir.sentences])
 
     @classmethod
-    def ego4d(cls, root, *, rephraser: bool = False, ann_file=None, chunk_len=None, ext: str = 'mp4', **kw) -> 'VideoTextDataset':
+    def ego4d(cls, root, *, rephraser: bool = False, ann_file=None, chunk_len=None, ext: str = 'mp4', video_dir=None, **kw) -> 'VideoTextDataset':
         "Ego4D narrations (Data layout page, nbs/09_data_layout.ipynb: root/{videos,videos_chunked,annotations/ego4d_train[.rephraser].pkl})."
         root = _sub(root, 'ego4d')
         ann = ann_file or root/'annotations'/('ego4d_train.rephraser.pkl' if rephraser else 'ego4d_train.pkl')
-        return cls(read_ego4d_pkl(ann), root/('videos_chunked' if chunk_len else 'videos'), chunk_len=chunk_len, ext=ext, **kw)
+        vd = Path(video_dir) if video_dir else root/('videos_chunked' if chunk_len else 'videos')   # video_dir: e.g. an avion_prepare folder
+        return cls(read_ego4d_pkl(ann), vd, chunk_len=chunk_len, ext=ext, **kw)
 
     @classmethod
-    def ek100_mir(cls, root, split: str = 'train', *, chunk_len=None, ext: str = 'MP4', train: bool | None = None, **kw) -> 'VideoTextDataset':
+    def ek100_mir(cls, root, split: str = 'train', *, chunk_len=None, ext: str = 'MP4', train: bool | None = None, video_dir=None,
+                  **kw) -> 'VideoTextDataset':
         "EK-100 multi-instance retrieval, split 'train' or 'test' (Data layout page, nbs/09_data_layout.ipynb: root/epic-kitchens-100-annotations/retrieval_annotations)."
         if split not in ('train', 'test'): raise ValueError(f"EK-100 MIR split must be 'train' or 'test', got {split!r}")
         root = _sub(root, 'ek100'); ra = root/'epic-kitchens-100-annotations'/'retrieval_annotations'
         mir = read_ek100_mir(ra/f'EPIC_100_retrieval_{split}.csv', ra/f'EPIC_100_retrieval_{split}_sentence.csv',
                              ra/'relevancy'/f'caption_relevancy_EPIC_100_retrieval_{split}.pkl')
-        return cls(mir.clips, root/('videos_chunked' if chunk_len else 'videos'), mir=mir, chunk_len=chunk_len, ext=ext,
+        return cls(mir.clips, Path(video_dir) if video_dir else root/('videos_chunked' if chunk_len else 'videos'), mir=mir, chunk_len=chunk_len, ext=ext,
                    train=(split == 'train') if train is None else train, **kw)
 
     def targets(self, i: int, g) -> dict:
@@ -613,13 +615,13 @@ class VideoClassDataset(ClipDataset):
 
     @classmethod
     def ek100_cls(cls, root, split: str = 'train', *, vocab: ActionVocab | None = None, chunk_len=None, ext: str = 'MP4',
-                  train: bool | None = None, **kw) -> 'VideoClassDataset':
+                  train: bool | None = None, video_dir=None, **kw) -> 'VideoClassDataset':
         "EK-100 action recognition, split 'train' or 'validation'; the action vocabulary comes from the train CSV."
         if split not in ('train', 'validation'): raise ValueError(f"EK-100 CLS split must be 'train' or 'validation', got {split!r}")
         root = _sub(root, 'ek100'); ann = root/'epic-kitchens-100-annotations'
         vocab = vocab or ActionVocab.from_csv(ann/'EPIC_100_train.csv')
         tb, vocab = read_ek100_cls(ann/f'EPIC_100_{split}.csv', vocab)
-        ds = cls(tb, root/('videos_chunked' if chunk_len else 'videos'), label_keys=('label', 'verb', 'noun'), num_classes=len(vocab),
+        ds = cls(tb, Path(video_dir) if video_dir else root/('videos_chunked' if chunk_len else 'videos'), label_keys=('label', 'verb', 'noun'), num_classes=len(vocab),
                  vocab=vocab, chunk_len=chunk_len, ext=ext, train=(split == 'train') if train is None else train, **kw)
         for k, f in (('num_verbs', 'EPIC_100_verb_classes.csv'), ('num_nouns', 'EPIC_100_noun_classes.csv')):
             p = ann/f
@@ -681,21 +683,26 @@ def _root(data_root) -> Path:
 
 def make_pretrain_data(data_root, *, train_data: str = 'ego4d', eval_data: str = 'ek100_mir', rephraser: bool = False,
                        chunk_len='auto', num_frames: int = 4, img_size: int = 224, rrc_scale=(0.5, 1.0),
-                       flip_p: float = 0.0, fused: bool = True, bad_sample: str = 'skip', seed: int = 0):
-    "(train, eval or None) video-text datasets for pretraining (Ego4D narrations or EK-100 MIR train; EK-100 MIR test)."
+                       flip_p: float = 0.0, fused: bool = True, bad_sample: str = 'skip', seed: int = 0, video_dir=None):
+    """(train, eval or None) video-text datasets for pretraining (Ego4D narrations or EK-100 MIR train; EK-100 MIR test).
+    `video_dir`: the training dataset's videos (and its evaluation's, on the same dataset) from this folder instead."""
     root = _root(data_root)
     common = dict(num_frames=num_frames, size=img_size, fused=fused, seed=seed)
-    ek_chunks = lambda: chunk_len_of(_sub(root, 'ek100')/'videos_chunked', chunk_len)
+    vd = lambda name: Path(video_dir) if video_dir else _sub(root, name)/'videos_chunked'
+    own = dict(video_dir=video_dir) if video_dir else {}
+    ek_chunks = lambda: chunk_len_of(vd('ek100'), chunk_len)
     if train_data == 'ego4d':
-        tr = VideoTextDataset.ego4d(root, rephraser=rephraser, chunk_len=chunk_len_of(_sub(root, 'ego4d')/'videos_chunked', chunk_len),
-                                    train=True, crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p, bad_sample=bad_sample, **common)
+        tr = VideoTextDataset.ego4d(root, rephraser=rephraser, chunk_len=chunk_len_of(vd('ego4d'), chunk_len),
+                                    train=True, crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p, bad_sample=bad_sample, **own, **common)
     elif train_data == 'ek100_mir':
         tr = VideoTextDataset.ek100_mir(root, 'train', chunk_len=ek_chunks(), crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p,
-                                        bad_sample=bad_sample, **common)
+                                        bad_sample=bad_sample, **own, **common)
     else: raise ValueError(f"train_data must be 'ego4d' or 'ek100_mir', got {train_data!r}")
     ev = None
     if eval_data == 'ek100_mir':
-        ev = VideoTextDataset.ek100_mir(root, 'test', chunk_len=ek_chunks(), crop='center', short_side=img_size, bad_sample='raise', **common)
+        same = train_data == 'ek100_mir'    # video_dir holds the training dataset's videos: the evaluation reads it on the same dataset
+        ev = VideoTextDataset.ek100_mir(root, 'test', chunk_len=ek_chunks() if same else chunk_len_of(_sub(root, 'ek100')/'videos_chunked', chunk_len),
+                                        crop='center', short_side=img_size, bad_sample='raise', **(own if same else {}), **common)
     elif eval_data not in (None, '', 'none'): raise ValueError(f"eval_data must be 'ek100_mir' or 'none', got {eval_data!r}")
     return tr, ev
 
@@ -714,11 +721,11 @@ def make_mir_data(data_root, *, eval_data: str = 'ek100_mir', **kw):
     return tr, ev
 
 def make_cls_data(data_root, *, eval_data: str = 'validation', chunk_len='auto', num_frames: int = 16, img_size: int = 224,
-                  rrc_scale=(0.5, 1.0), flip_p: float = 0.5, fused: bool = True, bad_sample: str = 'skip', seed: int = 0):
-    "(train, validation or None) EK-100 action-classification datasets sharing the train CSV's action vocabulary."
+                  rrc_scale=(0.5, 1.0), flip_p: float = 0.5, fused: bool = True, bad_sample: str = 'skip', seed: int = 0, video_dir=None):
+    "(train, validation or None) EK-100 action-classification datasets sharing the train CSV's action vocabulary (`video_dir`: videos from there)."
     root = _root(data_root)
-    common = dict(num_frames=num_frames, size=img_size, fused=fused, seed=seed,
-                  chunk_len=chunk_len_of(_sub(root, 'ek100')/'videos_chunked', chunk_len))
+    common = dict(num_frames=num_frames, size=img_size, fused=fused, seed=seed, **(dict(video_dir=video_dir) if video_dir else {}),
+                  chunk_len=chunk_len_of(Path(video_dir) if video_dir else _sub(root, 'ek100')/'videos_chunked', chunk_len))
     tr = VideoClassDataset.ek100_cls(root, 'train', crop='rrc', rrc_scale=rrc_scale, flip_p=flip_p, bad_sample=bad_sample, **common)
     ev = None
     if eval_data == 'validation':

@@ -59,7 +59,7 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     acc, mp = start_run(s)
     train_ds, eval_ds = make_cls_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=s.img_size, rrc_scale=s.rrc_scale, flip_p=s.flip_p, fused=s.fused,
-                                      bad_sample=s.bad_sample, seed=s.seed)
+                                      bad_sample=s.bad_sample, seed=s.seed, video_dir=s.video_dir or None)
     order = (pre[1].get('action_order') if pre is not None else None) or 'numeric'
     if order != 'numeric': use_action_order(train_ds, eval_ds, order)     # an AVION classifier's outputs: LaViLa's order
     A = len(train_ds.vocab)

@@ -71,7 +71,7 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     model.logit_scale.requires_grad_(False)          # the max-margin loss does not use the temperature
     train_ds, eval_ds = make_mir_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=mcfg['img_size'], rrc_scale=s.rrc_scale, flip_p=0.0, fused=s.fused,
-                                      bad_sample=s.bad_sample, seed=s.seed)
+                                      bad_sample=s.bad_sample, seed=s.seed, video_dir=s.video_dir or None)
     relevancy = torch.from_numpy(np.asarray(train_ds.relevancy))      # no copy; batch_relevancy casts the sub-matrix
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
@@ -118,7 +118,7 @@ def _evaluate_pretrained(acc, s: FinetuneMIRSettings, model, mcfg: dict, info: d
     if s.eval_data == 'none': raise UsageError("--evaluate needs an evaluation split (--eval_data ek100_mir)")
     out = Path(s.output_dir)
     _, eval_ds = make_mir_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
-                               img_size=mcfg['img_size'], fused=s.fused, seed=s.seed)
+                               img_size=mcfg['img_size'], fused=s.fused, seed=s.seed, video_dir=s.video_dir or None)
     save_run_config(acc, out, dict(run_cfg, model=mcfg, eval_settings=eval_settings_of(run_cfg)))
     model = acc.prepare(model)
     r = evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8), aug=GPUAugment(train=False),

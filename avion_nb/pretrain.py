@@ -101,7 +101,8 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
     acc, mp = start_run(s)
     train_ds, eval_ds = make_pretrain_data(s.data_root, train_data=s.train_data, eval_data=s.eval_data, rephraser=s.rephraser,
                                            chunk_len=s.chunk_len, num_frames=s.num_frames, img_size=s.img_size, rrc_scale=s.rrc_scale,
-                                           flip_p=0.0, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed)
+                                           flip_p=0.0, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed,
+                                           video_dir=s.video_dir or None)
     if s.epoch_repeat > 1: train_ds = EpochRepeat(train_ds, s.epoch_repeat)
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)

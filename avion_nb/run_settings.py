@@ -74,6 +74,7 @@ class RunSettings:
     data_root: str = 'data/avion_synth'  # dataset root laid out as the docs' Data layout page shows (nbs/09_data_layout.ipynb)
     output_dir: str = 'runs/run'  # run folder: config.json, checkpoints/, logs/, history_*.csv, summary.json, weights
     chunk_len: str = 'auto'  # 'auto' (the chunked copy if its chunking completed), 'none' (original videos) or seconds
+    video_dir: str = ''  # the training dataset's videos from this folder (avion_prepare run / adopt) instead of <data_root>/<dataset>/videos[_chunked]
     num_frames: int = 16  # frames per clip
     img_size: int = 224  # crop size
     fused: bool = True  # crop fused into decoding (--no-fused: decode the full frame, then crop)
@@ -270,7 +271,7 @@ def eval_settings_of(config: dict, **extra) -> dict:
 
 
 # %% ../nbs/30a_run_settings.ipynb #ffbb6b9a
-_GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'num_frames', 'img_size', 'fused', 'rrc_scale', 'flip_p', 'bad_sample'),
+_GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'video_dir', 'num_frames', 'img_size', 'fused', 'rrc_scale', 'flip_p', 'bad_sample'),
                loader=('workers', 'prefetch', 'worker_threads', 'main_threads'),
                model=('vision', 'attn', 'checkpointing', 'drop_path', 'compile'),
                optimisation=('batch_size', 'accum_freq', 'epochs', 'max_steps', 'lr', 'wd', 'betas', 'eps', 'clip_grad'),

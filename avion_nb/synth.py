@@ -16,11 +16,11 @@ import av
 from .core import atomic_write, save_json
 
 # %% auto #0
-__all__ = ['VERBS', 'VERB_KEYS', 'NOUNS', 'NOUN_KEYS', 'HAND_RGB', 'CONTENT', 'GENERATOR_VERSION', 'PRESETS', 'EK_COLUMNS',
-           'KINETICS_CLASSES', 'action_state', 'shape_mask', 'Action', 'content_settings', 'Scene', 'make_timeline',
-           'gop_params', 'encoder_options', 'write_video', 'video_info', 'relevancy_matrix', 'parse_timestamp',
-           'write_ego4d_annotations', 'ek100_rows', 'write_ek100_annotations', 'make_dataset', 'ensure_dataset',
-           'check_dataset']
+__all__ = ['VERBS', 'VERB_KEYS', 'NOUNS', 'NOUN_KEYS', 'HAND_RGB', 'CONTENT', 'GENERATOR_VERSION', 'PRESETS', 'PRESET_DEFAULTS',
+           'EK_COLUMNS', 'KINETICS_CLASSES', 'action_state', 'shape_mask', 'Action', 'content_settings', 'Scene',
+           'make_timeline', 'gop_params', 'encoder_options', 'write_video', 'video_info', 'relevancy_matrix',
+           'parse_timestamp', 'write_ego4d_annotations', 'ek100_rows', 'write_ek100_annotations', 'make_dataset',
+           'ensure_dataset', 'check_dataset']
 
 # %% ../nbs/01_synth.ipynb #1ddced46
 #: verbs: key -> (EK-100 style narrations, Ego4D third-person narrations, reverse verb, category). '{n}' is the noun.
@@ -351,7 +351,22 @@ PRESETS = {
     'tiny':    dict(width=228, height=128, fps=30, ego4d_videos=2, ego4d_duration=10., ek100_participants=3,
                     ek100_videos_per_participant=1, ek100_val_participants=1, ek100_duration=12.,
                     kinetics_train_per_class=1, kinetics_val_per_class=1, kinetics_duration=2.),
+    # Sources at camera resolution for preparation benchmarks (avion_nb.prepare): head-mounted motion ('egocentric'
+    # content) at camera-like bitrates (CRF chosen so that the first 3 s measured 4.65 Mb/s at 1080p, as Ego4D's
+    # average 4.2 Mb/s; 5.3 Mb/s at 1440p; 1.8 Mb/s for Ego4D's downscaled 540p copies). Few, short videos: rendering
+    # a 1080p frame takes ~70 ms.
+    'camera1080': dict(width=1920, height=1080, fps=30, ego4d_videos=2, ego4d_duration=10., ek100_participants=2,
+                       ek100_videos_per_participant=1, ek100_val_participants=1, ek100_duration=10.,
+                       kinetics_train_per_class=1, kinetics_val_per_class=0, kinetics_duration=2., content='egocentric', crf=24),
+    'camera1440': dict(width=2560, height=1440, fps=30, ego4d_videos=2, ego4d_duration=10., ek100_participants=2,
+                       ek100_videos_per_participant=1, ek100_val_participants=1, ek100_duration=10.,
+                       kinetics_train_per_class=1, kinetics_val_per_class=0, kinetics_duration=2., content='egocentric', crf=25),
+    'ego4d540':   dict(width=960, height=540, fps=30, ego4d_videos=2, ego4d_duration=10., ek100_participants=2,
+                       ek100_videos_per_participant=1, ek100_val_participants=1, ek100_duration=10.,
+                       kinetics_train_per_class=1, kinetics_val_per_class=0, kinetics_duration=2., content='egocentric', crf=23),
 }
+#: preset keys that are encoder / content defaults, not sizes: used when make_dataset's `content` / `crf` are left unset
+PRESET_DEFAULTS = ('content', 'crf')
 
 def _uid(rng) -> str:
     h = ''.join(rng.choice(list('0123456789abcdef'), 32)); return f'{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}'
@@ -463,14 +478,17 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
                  encoder_preset: str | None = 'veryfast', distractors: int = 1, content: str = 'default', num_workers: int | None = None,
                  force: bool = False, verbose: bool = True, ek100_val_fps=(50, 60), **sizes) -> dict:
     """Generate the embedded dataset under `root` (see the docs' Data layout page, nbs/09_data_layout.ipynb) and return a dict of its paths.
-    `preset` ('default' | 'tiny') sets sizes; width/height/fps and any preset key (e.g. `ego4d_videos=5`) override
+    `preset` ('default' | 'tiny' | the camera-resolution source presets 'camera1080', 'camera1440', 'ego4d540', which
+    also set `content` and `crf` unless given) sets sizes; width/height/fps and any preset key (e.g. `ego4d_videos=5`) override
     them. crf/keyint/encoder_preset are libx264 options (None = x264 defaults; the default preset is 'veryfast' for
     speed, the GOP structure stays x264's default). `content`: a `CONTENT` preset ('default' ~0.1 Mb/s, 'egocentric'
     ~0.4 Mb/s, 'stress' ~0.7 Mb/s of H.264 at 456x256). `ek100_val_fps`: frame rates cycled over the held-out
     EK-100 videos (EPIC-Kitchens' cameras record at 50 and 60 fps; None: all at `fps`); their annotations' frame
     numbers use each video's own rate. Skips work when meta.json matches."""
     if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose one of {list(PRESETS)}')
-    cfg = dict(PRESETS[preset]); bad = set(sizes) - set(cfg)
+    cfg = {k: v for k, v in PRESETS[preset].items() if k not in PRESET_DEFAULTS}; bad = set(sizes) - set(cfg)
+    if content == 'default': content = PRESETS[preset].get('content', content)   # camera presets: their content and CRF
+    if crf is None: crf = PRESETS[preset].get('crf')
     if bad: raise TypeError(f'unknown dataset size option(s) {sorted(bad)}; known: {sorted(cfg)}')
     cfg.update(sizes)
     for k, v in dict(width=width, height=height, fps=fps).items():
