@@ -2,6 +2,7 @@
 # The GPU benchmarks of issue 22, run on a lent GPU machine (1 GPU, 16 cores, no internet) one stage per call, each
 # stage under its own time limit, logs flushed to $OUT as they are written. Default threads: no OMP_NUM_THREADS.
 # Usage there:   OUT=/some/dir bash scripts/gpu_benchmarks.sh STAGE[:seconds] [STAGE[:seconds] ...]
+#   gputests   the gpu-flagged cells of 11_vit (the token masks made on the GPU equal the CPU's)
 #   smoke      the gpu-flagged cells of 11_vit (GPU masks == CPU masks) + a short compiled masked run with a profile
 #   e2e        bench_pretrain --compile at masks 0/0.5/0.75 with a profile of 4 steady mask-0.5 steps, then
 #              bench_model's plain-PyTorch reference step and our compiled step (the same ViT-B on the same GPU)
@@ -23,13 +24,14 @@ run() { local name=$1 lim=$2; shift 2; local t0=$(date +%s); mkdir -p "$OUT/$nam
 for arg in "$@"; do
   stage=${arg%%:*}; lim=${arg#*:}; [ "$lim" = "$arg" ] && lim=0
   case $stage in
+    gputests) run gputests $(( lim ? lim : 90 )) python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb ;;
     smoke) run smoke $(( lim ? lim : 150 )) bash -c "python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb | tail -4;
              python scripts/bench_pretrain.py --compile --masks 0.5 --steps 6 --warmup 8 --ego4d_videos 4 --profile 3 \
                --data $D/ego_small --out $OUT/smoke --no_headline" ;;
     e2e) run e2e $(( lim ? lim : 420 )) python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 30 \
              --warmup 15 --profile 4 --data $D/ego_e2e --out "$OUT/e2e"
-         run model 150 python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
-             --no_breakdown --search_time 0 --time_budget 120 --compile_min_budget 30 --min_time 1.5 --out "$OUT/model" ;;
+         run model ${MODEL_S:-150} python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
+             --no_breakdown --search_time 0 --time_budget $(( ${MODEL_S:-150} - 30 )) --compile_min_budget 30 --min_time 1.5 --out "$OUT/model" ;;
     threads) run threads $(( lim ? lim : 200 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 --steps 30 \
              --warmup 15 --main_threads 16 --data $D/ego_e2e --out "$OUT/threads" --no_headline ;;
     loader) run loader $(( lim ? lim : 300 )) python scripts/bench_loader.py --data $D/loader --workers 16 --main_threads 0 16 \
