@@ -32,6 +32,10 @@ for arg in "$@"; do
              --warmup 15 --profile 4 --data $D/ego_e2e --out "$OUT/e2e"
          run model ${MODEL_S:-150} python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
              --no_breakdown --search_time 0 --time_budget $(( ${MODEL_S:-150} - 30 )) --compile_min_budget 30 --min_time 1.5 --out "$OUT/model" ;;
+    omp) run omp_default $(( lim ? lim : 120 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 --steps 20 \
+             --warmup 12 --data $D/ego_e2e --out "$OUT/omp_default" --no_headline
+         OMP_NUM_THREADS=1 run omp_env1 $(( lim ? lim : 120 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 \
+             --steps 20 --warmup 12 --data $D/ego_e2e --out "$OUT/omp_env1" --no_headline ;;
     threads) run threads $(( lim ? lim : 200 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 --steps 30 \
              --warmup 15 --main_threads 16 --data $D/ego_e2e --out "$OUT/threads" --no_headline ;;
     loader) run loader $(( lim ? lim : 300 )) python scripts/bench_loader.py --data $D/loader --workers 16 --main_threads 0 16 \

@@ -37,8 +37,9 @@ class StepProfile:
     def gpu_busy(self) -> dict:
         "GPU-busy share of the profiled window: union of kernel intervals / window (first to last event of the steps)."
         evs = self.prof.events() or []
-        kern = sorted((e.time_range.start, e.time_range.end) for e in evs
-                      if e.device_type == torch.autograd.DeviceType.CUDA and e.time_range.end > e.time_range.start)
+        kern = sorted((e.time_range.start, e.time_range.end) for e in evs          # kernels and copies, not the GPU-side
+                      if e.device_type == torch.autograd.DeviceType.CUDA and e.time_range.end > e.time_range.start   # step ranges
+                      and not getattr(e, 'is_user_annotation', False) and not e.name.startswith('ProfilerStep'))
         if not evs: return {}
         t0 = min(e.time_range.start for e in evs); t1 = max(e.time_range.end for e in evs)
         busy, cur_s, cur_e = 0.0, None, None
