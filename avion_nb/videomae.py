@@ -25,7 +25,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'DECODER_POS', 'ENCODER_POS', 'param
            'videomae_encoder_config', 'MAEDecoder', 'MAEEncoder', 'VideoMAE', 'reconstruct', 'plot_reconstruction',
            'MAEClipDataset', 'mae_batch_loss', 'step_masks', 'peak_lr', 'mean_baseline_loss', 'evaluate_reconstruction']
 
-# %% ../nbs/23_videomae.ipynb #1d7aa4c9
+# %% ../nbs/23_videomae.ipynb #cc3290a6
 def tube_mask(batch: int, grid: tuple, ratio: float = 0.9, generator: torch.Generator | None = None,
               device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "Tube masks for `batch` clips on a (T', H', W') token grid: (visible_idx, masked_idx) int64 [B, T'·n] sorted, time-major."
@@ -40,12 +40,13 @@ def tube_mask(batch: int, grid: tuple, ratio: float = 0.9, generator: torch.Gene
     msk = (t + mask_s[:, None]).reshape(batch, -1)
     return (vis.to(device), msk.to(device)) if device is not None else (vis, msk)
 
+# %% ../nbs/23_videomae.ipynb #d9267ba4
 def mask_to_bool(masked_idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
     "Boolean mask [B, N] (True = hidden) from masked token indices [B, n]."
     m = torch.zeros(masked_idx.shape[0], num_tokens, dtype=torch.bool, device=masked_idx.device)
     return m.scatter_(1, masked_idx, True)
 
-# %% ../nbs/23_videomae.ipynb #fba9f51f
+# %% ../nbs/23_videomae.ipynb #7d66b2d4
 def patchify(x: torch.Tensor, tubelet: int = 2, patch: int = 16) -> torch.Tensor:
     "[B, C, T, H, W] -> [B, N, t·p·p·C] cubes in VideoViT token order (t', h', w'); each cube as (t, y, x, c)."
     if x.ndim != 5: raise ValueError(f'patchify expects [B, C, T, H, W], got shape {tuple(x.shape)}')
@@ -56,6 +57,7 @@ def patchify(x: torch.Tensor, tubelet: int = 2, patch: int = 16) -> torch.Tensor
     x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)                    # B, T', H', W', t, y, x, C
     return x.reshape(B, -1, tubelet * patch * patch * C)
 
+# %% ../nbs/23_videomae.ipynb #9e6886fe
 def unpatchify(tokens: torch.Tensor, grid: tuple, tubelet: int = 2, patch: int = 16, channels: int = 3) -> torch.Tensor:
     "Inverse of `patchify`: [B, N, t·p·p·C] -> [B, C, T, H, W] for a (T', H', W') grid."
     Tp, Hp, Wp = grid; B = tokens.shape[0]
@@ -64,7 +66,7 @@ def unpatchify(tokens: torch.Tensor, grid: tuple, tubelet: int = 2, patch: int =
     x = tokens.reshape(B, Tp, Hp, Wp, tubelet, patch, patch, channels).permute(0, 7, 1, 4, 2, 5, 3, 6)
     return x.reshape(B, channels, Tp * tubelet, Hp * patch, Wp * patch)
 
-# %% ../nbs/23_videomae.ipynb #4369e281
+# %% ../nbs/23_videomae.ipynb #d735abfe
 def mae_targets(video01: torch.Tensor, tubelet: int = 2, patch: int = 16, norm_pix: bool = True,
                 eps: float = 1e-6) -> torch.Tensor:
     "Reconstruction targets [B, N, t·p·p·C] (float32) of a [B, C, T, H, W] clip in [0, 1]: per-cube, per-channel normalized pixels."
@@ -75,6 +77,7 @@ def mae_targets(video01: torch.Tensor, tubelet: int = 2, patch: int = 16, norm_p
     p = (p - p.mean(-2, keepdim=True)) / (p.var(-2, unbiased=True, keepdim=True).sqrt() + eps)
     return p.flatten(-2)
 
+# %% ../nbs/23_videomae.ipynb #c0bb3e7a
 def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     "x[b, idx[b]] for [B, N, D] tokens and [B, n] indices."
     return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
@@ -235,7 +238,7 @@ def forward(self: VideoMAE, x: torch.Tensor, visible_idx: torch.Tensor, masked_i
     z = self.encoder.forward_features(x, visible_idx)
     return self.decoder(z, visible_idx, masked_idx)
 
-# %% ../nbs/23_videomae.ipynb #b775a022
+# %% ../nbs/23_videomae.ipynb #af425922
 @torch.no_grad()
 def reconstruct(pred: torch.Tensor, video01: torch.Tensor, masked_idx: torch.Tensor, grid: tuple, tubelet: int = 2,
                 patch: int = 16, norm_pix: bool = True, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,6 +255,7 @@ def reconstruct(pred: torch.Tensor, video01: torch.Tensor, masked_idx: torch.Ten
     shown = torch.where(hid, torch.full_like(p, 0.5), p)      # hidden cubes in grey
     return unpatchify(shown, grid, tubelet, patch, C), unpatchify(out, grid, tubelet, patch, C).clamp(0, 1)
 
+# %% ../nbs/23_videomae.ipynb #33d3ca52
 def plot_reconstruction(video01: torch.Tensor, masked: torch.Tensor, recon: torch.Tensor, frames=None, n: int = 3,
                         title: str = '', loss: float | None = None):
     "Rows of (input, masked input, reconstruction) at a few frames of the first `n` clips ([B, C, T, H, W] in [0, 1])."
@@ -269,7 +273,7 @@ def plot_reconstruction(video01: torch.Tensor, masked: torch.Tensor, recon: torc
     fig.tight_layout()
     return fig
 
-# %% ../nbs/23_videomae.ipynb #2abd7a1d
+# %% ../nbs/23_videomae.ipynb #bafac442
 class MAEClipDataset(VideoClassDataset):
     "Trimmed clips sampled VideoMAE-style: `num_frames` frames `stride` frames apart from a random (train) / centred (eval) window; original files or a chunked layout."
     def __init__(self, table: ClipTable, video_dir, *, stride: int = 4, frame_jitter: bool = False, **kw):
@@ -286,43 +290,50 @@ class MAEClipDataset(VideoClassDataset):
         vd = Path(video_dir) if video_dir is not None else _sub(root, 'kinetics')/'videos'
         return super().kinetics(root, split, video_dir=video_dir, chunk_len=chunk_len_of(vd, chunk_len), **kw)
 
-    def video_meta(self, i: int) -> tuple[float, float]:
-        "(duration s, fps) of sample i's video (original file or chunk directory), from headers; cached per process."
-        v = self.table.video_id(i)
-        if v not in self._meta:
-            p = self.video_path(v)
-            if self.chunk_len is None:
-                info = video_info(p); d = info.duration
-            else:
-                starts = sorted(float(c.stem) for c in p.glob(f'*.{self.ext}') if c.stem.replace('.', '', 1).isdigit())
-                if not starts: raise VideoReadError(p, 'no chunk files in the chunk directory')
-                info = video_info(p/f'{int(starts[-1]) if starts[-1].is_integer() else starts[-1]:g}.{self.ext}')
-                d = starts[-1] + info.duration
-            self._meta[v] = (float(d), float(info.fps))
-        return self._meta[v]
+# %% ../nbs/23_videomae.ipynb #1fbaf4ef
+@patch
+def video_meta(self: MAEClipDataset, i: int) -> tuple[float, float]:
+    "(duration s, fps) of sample i's video (original file or chunk directory), from headers; cached per process."
+    v = self.table.video_id(i)
+    if v not in self._meta:
+        p = self.video_path(v)
+        if self.chunk_len is None:
+            info = video_info(p); d = info.duration
+        else:
+            starts = sorted(float(c.stem) for c in p.glob(f'*.{self.ext}') if c.stem.replace('.', '', 1).isdigit())
+            if not starts: raise VideoReadError(p, 'no chunk files in the chunk directory')
+            info = video_info(p/f'{int(starts[-1]) if starts[-1].is_integer() else starts[-1]:g}.{self.ext}')
+            d = starts[-1] + info.duration
+        self._meta[v] = (float(d), float(info.fps))
+    return self._meta[v]
 
-    def duration(self, i: int) -> float: return self.video_meta(i)[0]
+@patch
+def duration(self: MAEClipDataset, i: int) -> float: return self.video_meta(i)[0]
 
-    def window(self, i: int, generator=None) -> tuple[float, float]:
-        s, e = float(self.table.start[i]), float(self.table.end[i])
-        try: d, fps = self.video_meta(i)
-        except VideoReadError: raise
-        except Exception as err:
-            raise VideoReadError(self.video_path(self.table.video_id(i)), 'cannot read the duration', cause=err) from err
-        if math.isnan(s) or math.isnan(e): s, e = 0.0, d
-        if not (e > s): raise VideoReadError(self.video_path(self.table.video_id(i)), f'empty window [{s}, {e}] (duration {d})')
-        L = self.num_frames * self.stride / fps
-        if L >= e - s: return s, e
-        u = float(torch.rand(1, generator=generator, dtype=torch.float64)) if (self.train and generator is not None) else 0.5
-        s0 = s + u * (e - s - L)
-        return s0, s0 + L
+# %% ../nbs/23_videomae.ipynb #9e882e40
+@patch
+def window(self: MAEClipDataset, i: int, generator=None) -> tuple[float, float]:
+    s, e = float(self.table.start[i]), float(self.table.end[i])
+    try: d, fps = self.video_meta(i)
+    except VideoReadError: raise
+    except Exception as err:
+        raise VideoReadError(self.video_path(self.table.video_id(i)), 'cannot read the duration', cause=err) from err
+    if math.isnan(s) or math.isnan(e): s, e = 0.0, d
+    if not (e > s): raise VideoReadError(self.video_path(self.table.video_id(i)), f'empty window [{s}, {e}] (duration {d})')
+    L = self.num_frames * self.stride / fps
+    if L >= e - s: return s, e
+    u = float(torch.rand(1, generator=generator, dtype=torch.float64)) if (self.train and generator is not None) else 0.5
+    s0 = s + u * (e - s - L)
+    return s0, s0 + L
 
-    def read_video(self, i: int, generator=None, window=None, out=None) -> torch.Tensor:
-        s, e = self.window(i, generator) if window is None else window
-        return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, jitter=self.frame_jitter,
-                         generator=generator, out=out, **self.read_kw())
+# %% ../nbs/23_videomae.ipynb #7166c814
+@patch
+def read_video(self: MAEClipDataset, i: int, generator=None, window=None, out=None) -> torch.Tensor:
+    s, e = self.window(i, generator) if window is None else window
+    return read_clip(self.video_dir, self.table.video_id(i), s, e, self.num_frames, jitter=self.frame_jitter,
+                     generator=generator, out=out, **self.read_kw())
 
-# %% ../nbs/23_videomae.ipynb #4cb65f86
+# %% ../nbs/23_videomae.ipynb #bf75c0e8
 def mae_batch_loss(model: nn.Module, video_u8: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor, *,
                    tubelet: int, patch: int, norm_pix: bool = True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                    return_pred: bool = False) -> dict:
@@ -333,6 +344,7 @@ def mae_batch_loss(model: nn.Module, video_u8: torch.Tensor, visible_idx: torch.
     loss = mae_loss(pred, mae_targets(v01, tubelet, patch, norm_pix), masked_idx)
     return dict(loss=loss, pred=pred, video01=v01) if return_pred else dict(loss=loss)
 
+# %% ../nbs/23_videomae.ipynb #037b3dd6
 def step_masks(batch: int, grid: tuple, ratio: float, seed: int, step: int, rank: int = 0, device=None):
     "The tube masks of one training step: a pure function of (seed, step, rank), so resumed runs see the same masks."
     return tube_mask(batch, grid, ratio, sample_generator(seed, step, rank), device)
@@ -343,7 +355,7 @@ def peak_lr(s, world_size: int) -> float:
     "The peak learning rate of settings `s`: `s.lr`, or `s.blr` scaled by the global batch (`blr * batch_size * world_size / 256`)."
     return s.lr or s.blr * s.batch_size * world_size / 256
 
-# %% ../nbs/23_videomae.ipynb #6c5527c2
+# %% ../nbs/23_videomae.ipynb #21aa440b
 def mean_baseline_loss(video01: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor, tubelet: int, patch: int,
                        norm_pix: bool = True) -> torch.Tensor:
     """Loss of predicting the mean: with normalized targets each hidden cube's own mean (zeros, (K-1)/K); with raw
@@ -355,6 +367,7 @@ def mean_baseline_loss(video01: torch.Tensor, visible_idx: torch.Tensor, masked_
     pred = mu[:, None, None, :].expand(-1, masked_idx.shape[1], tg.shape[-1] // C, C).flatten(-2)
     return mae_loss(pred, tg, masked_idx)
 
+# %% ../nbs/23_videomae.ipynb #2c648f78
 @torch.no_grad()
 def evaluate_reconstruction(model: VideoMAE, ds, ratio: float = 0.9, norm_pix: bool = True, n: int = 8, seed: int = 0,
                             device='cpu', mean=IMAGENET_MEAN, std=IMAGENET_STD, plot_path=None, n_plot: int = 3) -> dict:
