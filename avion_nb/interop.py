@@ -17,10 +17,10 @@ from .checkpoint_files import (checkpoint_safe_globals, load_checkpoint_file, sp
 
 # %% auto #0
 __all__ = ['convert_avion_state_dict', 'build_avion_model', 'AvionVideoMAEClassifier', 'load_avion', 'avion_action_vocab',
-           'avion_clip_sd', 'avion_mae_sd', 'save_avion_checkpoint', 'avion_pretrained_state', 'avion_videomae_encoder',
-           'avion_eval_settings']
+           'avion_clip_sd', 'avion_mae_sd', 'save_avion_checkpoint', 'avion_eval_settings', 'avion_pretrained_state',
+           'avion_videomae_encoder']
 
-# %% ../nbs/24_interop.ipynb #4b4637ed
+# %% ../nbs/24_interop.ipynb #569fa261
 _BLOCK_RENAME = [('ln_1.', 'norm1.'), ('ln_2.', 'norm2.'), ('attn.in_proj_weight', 'attn.qkv.weight'),
                  ('attn.in_proj_bias', 'attn.qkv.bias'), ('attn.Wqkv.', 'attn.qkv.'), ('attn.out_proj.', 'attn.proj.'),
                  ('mlp.c_fc.', 'mlp.fc1.'), ('mlp.c_proj.', 'mlp.fc2.')]
@@ -35,11 +35,13 @@ class _Conv:
         if k not in self.sd: raise KeyError(f'the checkpoint lacks {k!r}, which its format needs')
         self.used.add(k); return self.sd[k]
 
+# %% ../nbs/24_interop.ipynb #8e618665
 def _heads(width: int, override, what: str) -> int:
     h = override or width // 64
     if not h or width % h: raise ValueError(f'{what}: cannot infer the head count of width {width}; pass it explicitly')
     return h
 
+# %% ../nbs/24_interop.ipynb #180a9f10
 def _blocks(cv: _Conv, src: str, dst: str, qv_bias: bool = False) -> int:
     "Rename the blocks under `src` (e.g. 'visual.transformer.resblocks.') to `dst` ('visual.blocks.'); returns their count."
     idx = sorted({int(k[len(src):].split('.')[0]) for k in cv.sd if k.startswith(src)})
@@ -54,6 +56,7 @@ def _blocks(cv: _Conv, src: str, dst: str, qv_bias: bool = False) -> int:
             cv.out[f'{dst}{i}.attn.qkv.bias'] = torch.cat([q, torch.zeros_like(q), v])
     return len(idx)
 
+# %% ../nbs/24_interop.ipynb #345b8612
 def _arch(cfg: ViTConfig) -> dict:
     d = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__ if f not in _RUN_FIELDS}
     return d
@@ -87,6 +90,7 @@ def _clip_visual(cv: _Conv, pre: str, dst: str, heads=None) -> dict:
                           ln_pre=ln_pre, patch_bias=bias, ln_eps=1e-6, cls_token=True, pool='cls', output_dim=None))
     return _arch(cfg)
 
+# %% ../nbs/24_interop.ipynb #1d1068e9
 def _clip_text(cv: _Conv, pre: str, dst: str, heads=None) -> dict:
     te = cv.take(pre + 'token_embedding.weight'); pe = cv.take(pre + 'positional_embedding')
     cv.out[dst + 'token_embedding.weight'], cv.out[dst + 'positional_embedding'] = te, pe
@@ -96,6 +100,7 @@ def _clip_text(cv: _Conv, pre: str, dst: str, heads=None) -> dict:
     return dict(vocab_size=te.shape[0], context_length=pe.shape[0], width=W, heads=_heads(W, heads, 'text tower'),
                 layers=L, mlp_ratio=hidden / W, act='gelu', ln_eps=1e-5)
 
+# %% ../nbs/24_interop.ipynb #2e82d9b6
 def _mae_encoder(cv: _Conv, pre: str, dst: str, meta: dict, heads=None, num_frames=None, img_size=None, tubelet=None) -> tuple[dict, dict]:
     args = meta.get('args') or {}
     w = cv.take(pre + 'patch_embed.proj.weight')
@@ -176,7 +181,7 @@ def convert_avion_state_dict(state_dict: dict, *, strict: bool = True, meta: dic
     cfg['avion_args'] = {k: v for k, v in args.items() if isinstance(v, (int, float, str, bool, type(None)))}
     return cv.out, cfg
 
-# %% ../nbs/24_interop.ipynb #79d25c27
+# %% ../nbs/24_interop.ipynb #718c2b05
 def build_avion_model(cfg: dict) -> nn.Module:
     "The (randomly initialised) avion_nb model for a `convert_avion_state_dict` config."
     k = cfg['kind']
@@ -193,6 +198,7 @@ def build_avion_model(cfg: dict) -> nn.Module:
         return AvionVideoMAEClassifier(MAEEncoder(enc, pos=arch['pos'], fc_norm=arch['fc_norm']), cfg['num_classes'])
     raise ValueError(f'unknown model kind {k!r}')
 
+# %% ../nbs/24_interop.ipynb #e661ab3a
 class AvionVideoMAEClassifier(nn.Module):
     "VideoMAE's fine-tuned classifier: `MAEEncoder` (fixed table, mean pooling, fc_norm) + dropout + linear `head`."
     def __init__(self, encoder: MAEEncoder, num_classes: int, dropout: float = 0.):
@@ -202,6 +208,7 @@ class AvionVideoMAEClassifier(nn.Module):
         self.head = nn.Linear(encoder.width, num_classes)
     def forward(self, x): return self.head(self.dropout(self.encoder(x)))
 
+# %% ../nbs/24_interop.ipynb #2d35e2a9
 def load_avion(src, *, trust: bool = False, num_frames: int | None = None, pe_inflation: str = 'avion',
                strict: bool = True, **convert_kw) -> nn.Module:
     """The avion_nb model holding the AVION checkpoint `src`: a file path (read with `load_checkpoint_file`, see
@@ -225,6 +232,7 @@ def load_avion(src, *, trust: bool = False, num_frames: int | None = None, pe_in
     model.avion_config = cfg
     return model.eval()
 
+# %% ../nbs/24_interop.ipynb #c2abd237
 def avion_action_vocab(*annotation_dfs) -> list[tuple[int, int]]:
     """The action vocabulary of AVION's (and LaViLa's) EK-100 classifiers: the distinct (verb, noun) pairs of the given
     EPIC_100 train/validation annotations, sorted by their 'verb:noun' STRING (so '10:0' < '1:10' < '1:2', as in AVION's generate_label_map). Output i of an
@@ -232,7 +240,7 @@ def avion_action_vocab(*annotation_dfs) -> list[tuple[int, int]]:
     from avion_nb.metrics import build_action_vocab
     return build_action_vocab(*annotation_dfs, order='lavila')
 
-# %% ../nbs/24_interop.ipynb #fabd08de
+# %% ../nbs/24_interop.ipynb #fb69e46a
 def _r(*s, scale=0.05): return torch.randn(*s) * scale
 def _ln(D): return {'weight': 1 + _r(D, scale=0.1), 'bias': _r(D)}
 
@@ -245,6 +253,7 @@ def _clip_block(pre, D, flash):
     for n in ('ln_1', 'ln_2'): d.update({f'{pre}{n}.{k}': v for k, v in _ln(D).items()})
     return d
 
+# %% ../nbs/24_interop.ipynb #39c82c5e
 def avion_clip_sd(D=128, L=2, p=8, img=32, T=4, W=128, LT=2, vocab=99, ctx=16, E=24, flash=False, fast_conv1=False, cls=0):
     "Random weights in AVION's CLIP (or, with cls classes, VideoClassifier) key layout, `module.` prefixed."
     S = (img // p) ** 2
@@ -261,7 +270,7 @@ def avion_clip_sd(D=128, L=2, p=8, img=32, T=4, W=128, LT=2, vocab=99, ctx=16, E
         for i in range(LT): d.update(_clip_block(f'textual.transformer.resblocks.{i}.', W, False))
     return {'module.' + k: v for k, v in d.items()}
 
-# %% ../nbs/24_interop.ipynb #085c2285
+# %% ../nbs/24_interop.ipynb #a5ecb480
 def _mae_block(pre, D, flash):
     d = {pre + 'norm1.weight': 1 + _r(D, scale=.1), pre + 'norm1.bias': _r(D), pre + 'norm2.weight': 1 + _r(D, scale=.1),
          pre + 'norm2.bias': _r(D), pre + 'mlp.fc1.weight': _r(4 * D, D, scale=D ** -.5), pre + 'mlp.fc1.bias': _r(4 * D),
@@ -272,6 +281,7 @@ def _mae_block(pre, D, flash):
                     pre + 'attn.proj.weight': _r(D, D, scale=D ** -.5), pre + 'attn.proj.bias': _r(D)})
     return d
 
+# %% ../nbs/24_interop.ipynb #ac004b46
 def avion_mae_sd(kind='cls', D=128, L=2, Dd=64, Ld=2, t=2, p=8, classes=5, flash=False, channel_last=False):
     "Random weights in AVION's VideoMAE key layout ('cls': the fine-tuned classifier, 'pretrain': encoder + decoder), `module.` prefixed."
     pre = 'encoder.' if kind == 'pretrain' else ''
@@ -286,6 +296,7 @@ def avion_mae_sd(kind='cls', D=128, L=2, Dd=64, Ld=2, t=2, p=8, classes=5, flash
         for i in range(Ld): d.update(_mae_block(f'decoder.blocks.{i}.', Dd, False))
     return {'module.' + k: v for k, v in d.items()}
 
+# %% ../nbs/24_interop.ipynb #1331628c
 def save_avion_checkpoint(state_dict: dict, path, epoch: int = 1, **args) -> Path:
     """Write `state_dict` the way AVION's `save_on_master` does (for tests and examples): `{'epoch', 'state_dict',
     'optimizer', 'scaler', 'best_acc1', 'args'}` with `args` an `argparse.Namespace` of `args` (e.g. clip_length,
@@ -295,7 +306,21 @@ def save_avion_checkpoint(state_dict: dict, path, epoch: int = 1, **args) -> Pat
                 'args': argparse.Namespace(**args)}, path)
     return path
 
-# %% ../nbs/24_interop.ipynb #3cffa7f6
+# %% ../nbs/24_interop.ipynb #f3b4fe05
+_EVAL_ARGS = {'clip_length': 'num_frames', 'clip_stride': 'sample_stride', 'input_size': 'img_size', 'num_crops': 'num_crops',
+              'num_clips': 'num_clips', 'video_chunk_length': 'avion_chunk_len', 'norm_style': 'norm_style'}
+
+def avion_eval_settings(cfg: dict) -> dict:
+    """The evaluation settings an AVION run used, from its saved args, named as the trainers' settings: `num_frames`
+    (clip_length), `sample_stride` (clip_stride), `img_size` (input_size), `num_crops`, `num_clips`; and for the record
+    `avion_chunk_len` (video_chunk_length: AVION's own chunked layout, not this project's `chunk_len`) and
+    `norm_style`. `cfg`: a `convert_avion_state_dict` config (its `avion_args`)."""
+    a = cfg.get('avion_args') or {}
+    out = {new: a[old] for old, new in _EVAL_ARGS.items() if old in a}
+    if out: out.setdefault('crop', 'center')
+    return out
+
+# %% ../nbs/24_interop.ipynb #6f3702c0
 def avion_pretrained_state(src, *, trust: bool = False, **convert_kw) -> tuple[dict, dict]:
     """(state dict, model_config) of an AVION CLIP or EK-100 classifier checkpoint, in the project's layout: the config
     has the trainers' keys (`vision`, `text`, `num_frames`, `img_size`, `embed_dim`, `tsf`; a classifier has
@@ -310,6 +335,7 @@ def avion_pretrained_state(src, *, trust: bool = False, **convert_kw) -> tuple[d
     ev = avion_eval_settings(cfg) or dict(num_frames=cfg['num_frames'], img_size=cfg['img_size'], crop='center')
     return sd, dict(cfg, pe_inflation='avion', eval_settings=ev)
 
+# %% ../nbs/24_interop.ipynb #5d8e66ca
 def avion_videomae_encoder(src, *, trust: bool = False, for_finetune: bool = True, return_config: bool = False,
                            **convert_kw) -> tuple[ViTConfig, dict, dict]:
     """(ViTConfig, encoder state dict, arch) of an AVION VideoMAE checkpoint (pretraining or fine-tuned), for
@@ -325,16 +351,3 @@ def avion_videomae_encoder(src, *, trust: bool = False, for_finetune: bool = Tru
     if for_finetune and not arch['fc_norm']:
         enc = {k: v for k, v in enc.items() if not k.startswith('norm.')}; arch['fc_norm'] = True
     return (ViTConfig(**cfg['encoder']), enc, arch) + ((cfg,) if return_config else ())
-
-_EVAL_ARGS = {'clip_length': 'num_frames', 'clip_stride': 'sample_stride', 'input_size': 'img_size', 'num_crops': 'num_crops',
-              'num_clips': 'num_clips', 'video_chunk_length': 'avion_chunk_len', 'norm_style': 'norm_style'}
-
-def avion_eval_settings(cfg: dict) -> dict:
-    """The evaluation settings an AVION run used, from its saved args, named as the trainers' settings: `num_frames`
-    (clip_length), `sample_stride` (clip_stride), `img_size` (input_size), `num_crops`, `num_clips`; and for the record
-    `avion_chunk_len` (video_chunk_length: AVION's own chunked layout, not this project's `chunk_len`) and
-    `norm_style`. `cfg`: a `convert_avion_state_dict` config (its `avion_args`)."""
-    a = cfg.get('avion_args') or {}
-    out = {new: a[old] for old, new in _EVAL_ARGS.items() if old in a}
-    if out: out.setdefault('crop', 'center')
-    return out

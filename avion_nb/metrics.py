@@ -12,7 +12,7 @@ import torch
 __all__ = ['check_mir_inputs', 'mir_per_query', 'mir_metrics', 'plot_retrieval_curves', 'topk_accuracy', 'build_action_vocab',
            'action_vocab_maps', 'encode_actions', 'marginalize_action_probs', 'ek100_cls_metrics']
 
-# %% ../nbs/21_metrics.ipynb #fbab618a
+# %% ../nbs/21_metrics.ipynb #acf438a2
 _MIR_TIES = ('average', 'pessimistic', 'optimistic')
 
 def _as_float(x, name):
@@ -26,6 +26,7 @@ def _as_float(x, name):
     if x.dtype.kind not in 'biu': raise ValueError(f'mir metrics: {name} must be real numbers, got {x.dtype}')
     return x.astype(np.float64)
 
+# %% ../nbs/21_metrics.ipynb #68f96d31
 def check_mir_inputs(sim, relevancy, tol: float = 1e-6):
     "Validate `sim` and `relevancy` (`[Nq, Ni]`, numpy or torch) and return them as float numpy arrays; raise ValueError otherwise."
     sim, rel = _as_float(sim, 'sim'), _as_float(relevancy, 'relevancy')
@@ -43,7 +44,7 @@ def check_mir_inputs(sim, relevancy, tol: float = 1e-6):
         raise ValueError(f'mir metrics: relevancy must lie in [0, 1], got [{rel.min()}, {rel.max()}]')
     return sim, rel
 
-# %% ../nbs/21_metrics.ipynb #4aa450b0
+# %% ../nbs/21_metrics.ipynb #adbed1d0
 def _tie_expectations(s, r, one):
     "Expected AP numerators and DCG gains per rank under uniformly random order inside tie groups of `s` (sorted)."
     Q, N = s.shape
@@ -61,6 +62,7 @@ def _tie_expectations(s, r, one):
     i = (idx - start).astype(np.float64)                      # 0-based position inside the group
     return (m / n) * (C + 1 + i * (S - 1) / np.maximum(n - 1, 1)), S / n
 
+# %% ../nbs/21_metrics.ipynb #5bec15f2
 def _rank_chunk(sim, rel, ties, tol):
     "AP and nDCG (NaN where undefined) for the query rows of one chunk; see the formulas above."
     Q, N = sim.shape
@@ -91,6 +93,7 @@ def _rank_chunk(sim, rel, ties, tol):
     ap[nrel == 0] = np.nan; ndcg[K == 0] = np.nan
     return ap, ndcg
 
+# %% ../nbs/21_metrics.ipynb #b8271aef
 def mir_per_query(sim, relevancy, ties: str = 'average', chunk_elems: int = 2**21, tol: float = 1e-6):
     "Per-query `(AP, nDCG)` (float64 numpy, NaN marks a query without relevant items) with queries = rows of `sim`."
     if ties not in _MIR_TIES: raise ValueError(f'mir metrics: ties must be one of {_MIR_TIES}, got {ties!r}')
@@ -149,7 +152,7 @@ def topk_accuracy(logits: torch.Tensor, target: torch.Tensor, ks=(1, 5)) -> dict
     rank = (logits >= ts).sum(1)                                         # 1-based, ties pessimistic
     return {f"top{k}": float(((rank <= k) & valid).double().mean()) for k in ks}
 
-# %% ../nbs/21_metrics.ipynb #2a6bda14
+# %% ../nbs/21_metrics.ipynb #60775352
 def build_action_vocab(*dfs, order: str = 'numeric') -> list[tuple[int, int]]:
     "Sorted list of the distinct `(verb_class, noun_class)` pairs in the given annotation DataFrames."
     if not dfs: raise ValueError('build_action_vocab: pass at least one DataFrame')
@@ -162,6 +165,7 @@ def build_action_vocab(*dfs, order: str = 'numeric') -> list[tuple[int, int]]:
     if order == 'lavila': return sorted(pairs, key=lambda p: f'{p[0]}:{p[1]}')
     raise ValueError(f"build_action_vocab: order must be 'numeric' or 'lavila', got {order!r}")
 
+# %% ../nbs/21_metrics.ipynb #90426af5
 def action_vocab_maps(vocab) -> tuple[torch.Tensor, torch.Tensor, dict]:
     "`(action_to_verb, action_to_noun, pair_to_action)` for a vocabulary from `build_action_vocab`."
     a2v = torch.tensor([v for v, _ in vocab], dtype=torch.long)
@@ -173,6 +177,7 @@ def encode_actions(verb, noun, vocab) -> torch.Tensor:
     p2a = action_vocab_maps(vocab)[2]
     return torch.tensor([p2a.get((int(v), int(n)), -1) for v, n in zip(verb, noun)], dtype=torch.long)
 
+# %% ../nbs/21_metrics.ipynb #82904584
 def marginalize_action_probs(action_probs, action_to_verb, action_to_noun, num_verbs: int, num_nouns: int):
     "Verb `[N, num_verbs]` and noun `[N, num_nouns]` probabilities by summing action probabilities `[N, A]`."
     p = torch.as_tensor(action_probs)

@@ -12,7 +12,7 @@ import torch
 __all__ = ['NO_DECAY', 'cosine_scheduler', 'fixed_scheduler', 'schedule_value', 'set_lr', 'make_lr_lambda', 'lr_scale_groups',
            'make_lr_fn', 'layer_id', 'param_groups']
 
-# %% ../nbs/22_schedules.ipynb #56265fe7
+# %% ../nbs/22_schedules.ipynb #56a9838b
 def cosine_scheduler(base_value: float, final_value: float, epochs: int, niter_per_ep: int, warmup_epochs: float = 0,
                      start_warmup_value: float = 0.0, warmup_steps: int = -1) -> np.ndarray:
     "Per-step values `[epochs*niter_per_ep]`: linear warmup `start_warmup_value`→`base_value`, then half-cosine to `final_value`."
@@ -29,13 +29,14 @@ def cosine_scheduler(base_value: float, final_value: float, epochs: int, niter_p
     cos = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * prog))
     return np.concatenate([warm, cos])
 
+# %% ../nbs/22_schedules.ipynb #dcce892c
 def fixed_scheduler(value: float, epochs: int, niter_per_ep: int) -> np.ndarray:
     "A constant schedule `[epochs*niter_per_ep]` (Ego4D pre-training: 3e-5)."
     if epochs <= 0 or niter_per_ep <= 0:
         raise ValueError(f'fixed_scheduler: epochs ({epochs}) and niter_per_ep ({niter_per_ep}) must be positive')
     return np.full(int(epochs * niter_per_ep), float(value))
 
-# %% ../nbs/22_schedules.ipynb #6ef4e07e
+# %% ../nbs/22_schedules.ipynb #fe4973b5
 def schedule_value(schedule, step: int) -> float:
     "`schedule[step]`, clamped to the last value past the end (and to the first before 0)."
     return float(schedule[min(max(int(step), 0), len(schedule) - 1)])
@@ -51,6 +52,7 @@ def make_lr_lambda(schedule, base_lr: float):
     schedule = np.asarray(schedule, dtype=np.float64)
     return lambda step: schedule_value(schedule, step) / base_lr
 
+# %% ../nbs/22_schedules.ipynb #decb1ab7
 def lr_scale_groups(named_params, num_layers: int, layer_decay: float, layer_id_fn) -> list[dict]:
     "Param groups with `lr_scale = layer_decay ** (num_layers - layer_id)` (layer-wise lr decay; `layer_id_fn(name)` → 0..num_layers)."
     groups = {}
@@ -62,7 +64,7 @@ def lr_scale_groups(named_params, num_layers: int, layer_decay: float, layer_id_
         g['params'].append(p)
     return [groups[k] for k in sorted(groups)]
 
-# %% ../nbs/22_schedules.ipynb #2c19a4c6
+# %% ../nbs/22_schedules.ipynb #ab387a4d
 NO_DECAY = ('pos_embed', 'temporal_embed', 'positional_embedding', 'cls_token', 'class_embedding', 'logit_scale',
             'token_embedding', 'mask_token')
 
@@ -75,6 +77,7 @@ def make_lr_fn(lr: float, schedule: str, epochs: int, steps_per_epoch: int, warm
         return lambda s: schedule_value(sch, s)
     raise ValueError(f"lr_schedule must be 'fixed' or 'cosine', got {schedule!r}")
 
+# %% ../nbs/22_schedules.ipynb #fae465cb
 def layer_id(name: str, num_blocks: int) -> int:
     "Layer of a ViT parameter for layer-wise lr decay: embeddings 0, `blocks.i` -> i+1, the rest (final norm, heads) num_blocks+1."
     parts = name.split('.')
@@ -84,6 +87,7 @@ def layer_id(name: str, num_blocks: int) -> int:
     if any(k in name for k in ('patch_embed', 'pos_embed', 'temporal_embed', 'cls_token', 'class_embedding', 'ln_pre', 'conv1')): return 0
     return num_blocks + 1
 
+# %% ../nbs/22_schedules.ipynb #5b770ccd
 def param_groups(model: torch.nn.Module, weight_decay: float, *, layer_decay: float = 1.0, num_blocks: int | None = None,
                  no_decay=NO_DECAY) -> list[dict]:
     """Optimizer groups: matrices with `weight_decay`, 1-d params / embeddings / tokens / the logit scale without; with

@@ -36,7 +36,7 @@ def model_kind(cfg: dict) -> str:
     if isinstance(cfg.get('encoder'), dict) and 'num_classes' in cfg: return 'videomae_classifier'
     raise ValueError(f'not a model config of a video-text model or classifier (keys: {sorted(cfg)[:8]})')
 
-# %% ../nbs/14_weights.ipynb #25af56a8
+# %% ../nbs/14_weights.ipynb #6bbf975d
 FORMAT, WEIGHTS_FILE, CONFIG_FILE = 'avion_nb.pretrained', 'model.safetensors', 'config.json'
 
 def _jsonable(x):
@@ -46,6 +46,7 @@ def _jsonable(x):
     if isinstance(x, (str, int, float, bool)) or x is None: return x
     return str(x)
 
+# %% ../nbs/14_weights.ipynb #e4577878
 def _plain_state(state_dict: dict) -> dict:
     "CPU, contiguous tensors; a tensor sharing memory with an earlier one is copied (safetensors stores no aliases)."
     out, seen = {}, set()
@@ -73,7 +74,7 @@ def save_pretrained(model: nn.Module | dict, out_dir, config: dict, *, eval_sett
     save_json(_jsonable(card), out/CONFIG_FILE)
     return out
 
-# %% ../nbs/14_weights.ipynb #a6e6306b
+# %% ../nbs/14_weights.ipynb #0367ff97
 def is_pretrained_dir(path) -> bool:
     "Whether `path` is a folder written by `save_pretrained` (a `config.json` with this format, and the weights)."
     p = Path(path)
@@ -81,6 +82,7 @@ def is_pretrained_dir(path) -> bool:
     with contextlib.suppress(ValueError, OSError): return json.loads((p/CONFIG_FILE).read_text()).get('format') == FORMAT
     return False
 
+# %% ../nbs/14_weights.ipynb #f58d4f43
 def read_pretrained(path, *, verify: bool = True) -> tuple[dict, dict]:
     "(state_dict, card) of a `save_pretrained` folder, read without unpickling; `verify`: check the weights' hash."
     from safetensors.torch import load_file
@@ -104,13 +106,14 @@ def no_unpickling():
     try: yield
     finally: torch.load, pk.load, pk.loads, pk.Unpickler = saved
 
-# %% ../nbs/14_weights.ipynb #1c916bce
+# %% ../nbs/14_weights.ipynb #47f09819
 def _class_names(csv) -> list[str] | None:
     import pandas as pd
     if not Path(csv).is_file(): return None
     df = pd.read_csv(csv)
     return [str(x) for x in df['key' if 'key' in df else df.columns[1]]]
 
+# %% ../nbs/14_weights.ipynb #cf95f64e
 def dataset_vocab(ds) -> dict | None:
     "The names of a classification dataset's outputs: EK-100 (verbs, nouns, actions as verb/noun pairs) or class names."
     voc = getattr(ds, 'vocab', None)
@@ -121,6 +124,7 @@ def dataset_vocab(ds) -> dict | None:
     names = getattr(ds, 'class_names', None)
     return dict(classes=list(map(str, names))) if names is not None else None
 
+# %% ../nbs/14_weights.ipynb #182a646f
 def label_names(vocab: dict | None, n: int) -> list[str]:
     "A name for each of `n` outputs: 'verb noun' for EK-100 actions, the class name, else 'class i'."
     v = vocab or {}
