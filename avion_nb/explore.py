@@ -14,7 +14,7 @@ from .chunking import plan_chunk_length, MB, Mb, DISKS
 # %% auto #0
 __all__ = ['in_live_kernel', 'interactive_figure', 'show', 'draw_rrc', 'rrc_explorer', 'draw_chunk_plan', 'chunk_calculator']
 
-# %% ../nbs/73_explore.ipynb #ba41addc
+# %% ../nbs/73_explore.ipynb #0964d278
 def in_live_kernel() -> bool:
     "True inside a Jupyter kernel that can render widgets (not in plain IPython, tests or the docs build)."
     try:
@@ -23,6 +23,7 @@ def in_live_kernel() -> bool:
         return ip is not None and type(ip).__name__ == 'ZMQInteractiveShell'
     except ImportError: return False
 
+# %% ../nbs/73_explore.ipynb #9b59f920
 def interactive_figure(draw, controls: dict, live: bool | None = None):
     """A VBox of `controls` (name -> ipywidget) and an Output redrawn with `draw(**values)` on every change.
     The last figure drawn is kept in `panel.last` (and closed when not shown live)."""
@@ -44,6 +45,7 @@ def interactive_figure(draw, controls: dict, live: bool | None = None):
     redraw()
     return panel
 
+# %% ../nbs/73_explore.ipynb #43edf644
 def show(panel):
     "Display a panel from `interactive_figure` in a live kernel; do nothing elsewhere (the static figure stands in)."
     if in_live_kernel():

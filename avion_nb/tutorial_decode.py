@@ -16,13 +16,14 @@ from .decode import open_video, FusedCrop, crop_resize_flip, sample_times, Rando
 # %% auto #0
 __all__ = ['STAGES', 'READERS', 'ReadProfile', 'profile_read', 'profile_clips']
 
-# %% ../nbs/72_tutorial_fused_decode.ipynb #4aeb61c5
+# %% ../nbs/72_tutorial_fused_decode.ipynb #2219a971
 STAGES = ('open', 'seek', 'demux', 'decode', 'convert', 'crop')
 
 class _Clock:
     def __init__(self): self.t, self.fed, self.demuxed, self.skip, self.rgb = dict.fromkeys(STAGES, 0.), [], [], None, 0
     def add(self, k, t0): self.t[k] += perf_counter() - t0
 
+# %% ../nbs/72_tutorial_fused_decode.ipynb #5347b3e0
 class _TimedCodec:
     "Decoder wrapper: times decode/flush, logs (pts, keyframe, dropped) for every packet fed."
     def __init__(self, cc, clk): object.__setattr__(self, '_cc', cc); object.__setattr__(self, '_clk', clk)
@@ -36,6 +37,7 @@ class _TimedCodec:
     def flush_buffers(self):
         t0 = perf_counter(); self._cc.flush_buffers(); self._clk.add('decode', t0)
 
+# %% ../nbs/72_tutorial_fused_decode.ipynb #808551e9
 class _TimedStream:
     def __init__(self, s, clk): self._s, self._clk = s, clk
     def __getattr__(self, n): return getattr(self._s, n)
@@ -56,6 +58,7 @@ class _TimedContainer:
             if p is None: return
             self._clk.demuxed.append((p.pts, p.is_keyframe)); yield p
 
+# %% ../nbs/72_tutorial_fused_decode.ipynb #778e0cab
 @dataclass
 class ReadProfile:
     "A clip read by `profile_read`: the clip, seconds per stage, the reader's counters, and the packet logs."
@@ -67,6 +70,7 @@ class ReadProfile:
     target_pts: list = field(default_factory=list) # pts of the frames returned
     time_base: float = 0.
 
+# %% ../nbs/72_tutorial_fused_decode.ipynb #266cdbef
 def profile_read(path, times, crop=None, *, fused: bool = True, strategy: str = 'smart', generator=None,
                  skip_nonref: bool = True) -> ReadProfile:
     """Read the frames of `path` at `times` exactly like `avion_nb.decode.read_frames_at` (single-threaded decoder),
@@ -92,10 +96,11 @@ def profile_read(path, times, crop=None, *, fused: bool = True, strategy: str = 
     sec['other'] = max(0., sec['total'] - sum(sec[k] for k in STAGES))
     return ReadProfile(x, sec, stats, clk.fed, clk.demuxed, targets, tb)
 
-# %% ../nbs/72_tutorial_fused_decode.ipynb #7bdd5532
+# %% ../nbs/72_tutorial_fused_decode.ipynb #de1452a8
 READERS = {'decode-then-crop': dict(fused=False, strategy='forward'), 'fused': dict(fused=True, strategy='forward'),
            'fused+smart': dict(fused=True, strategy='smart')}
 
+# %% ../nbs/72_tutorial_fused_decode.ipynb #b1ebdfbb
 def profile_clips(path, n: int = 10, crop=None, *, reader: str = 'fused+smart', num_frames: int = 4, window: float = 1.0,
                   seed: int = 0, duration: float | None = None) -> pd.DataFrame:
     """Profile `n` random clips of `path` (`num_frames` frames from a random `window`-s window) with one of `READERS`;

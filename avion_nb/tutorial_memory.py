@@ -13,7 +13,7 @@ from .attention import set_attn_backend
 # %% auto #0
 __all__ = ['VARIANTS', 'measure_variants', 'breakdown_table', 'analytic_activation_memory', 'checkpoint_peak']
 
-# %% ../nbs/71_tutorial_memory.ipynb #13fb7179
+# %% ../nbs/71_tutorial_memory.ipynb #7e9c9394
 VARIANTS = {'baseline': ('naive', 'none'), '+ flash': ('sdpa', 'none'), '+ grad-ckpt': ('sdpa', 'block')}
 
 def measure_variants(model, clip_shape, variants: dict | None = None, autocast_dtype=None) -> dict:
@@ -25,6 +25,7 @@ def measure_variants(model, clip_shape, variants: dict | None = None, autocast_d
         out[name] = activation_memory_per_video(model, clip_shape, autocast_dtype=autocast_dtype)
     return out
 
+# %% ../nbs/71_tutorial_memory.ipynb #749d2e58
 def breakdown_table(mems: dict) -> pd.DataFrame:
     "One row per variant: MiB per video of each category, the total, and each category's share of the total (%)."
     cats = [c for c in MEM_CATEGORIES if any(m.get(c, 0) for m in mems.values())]
