@@ -130,13 +130,10 @@ def missing_note(name: str) -> str:
     return f'*No results for **{name}** ({what}) yet: {how} and commit `benchmarks/{name}/`.*'
 
 def md_html(md: str) -> str:
-    "Minimal Markdown (`code`, **bold**, *italic*) to an HTML paragraph, for notes shown with `IPython.display.HTML`."
-    import html
-    t = html.escape(md, quote=False)
-    t = re.sub(r'`([^`]+)`', r'<code>\1</code>', t)
-    t = re.sub(r'\*\*([^*]+)\*\*', r'<b>\1</b>', t)
-    t = re.sub(r'\*([^*]+)\*', r'<i>\1</i>', t)
-    return f'<p>{t}</p>'
+    "Markdown (paragraphs, tables, headings, lists, `code`, emphasis, links) as HTML, for notes shown with `IPython.display.HTML`."
+    import mistune   # nbconvert's Markdown renderer (installed with jupyterlab)
+    return mistune.create_markdown(escape=True, plugins=['table', 'strikethrough'])(md).strip()
+
 
 # %% ../nbs/80_benchmarks.ipynb #3cd6217e
 def decode_frame(res: dict) -> pd.DataFrame:
@@ -378,10 +375,16 @@ def readme_commands_md(root=None) -> str:
     return head + '\n\n' + '\n'.join(rows) + '\n\nSource: `benchmarks/demo/readme_commands.json`.' 
 
 # %% ../nbs/80_benchmarks.ipynb #b82d96f3
-def readme_summary(name: str, root=None, n_lines: int = 6) -> str:
-    "The title and first lines of `benchmarks/<name>/README.md` (or its first .md file), as markdown; '' if none."
+def readme_summary(name: str, root=None, n_lines: int = 6, demote: int = 3) -> str:
+    """The title and first `n_lines` non-blank lines of `benchmarks/<name>/README.md` (or its first .md file), as
+    markdown with its headings `demote` levels lower (they sit under this page's headings); '' if none."""
     d = bench_root(root)/name
     mds = sorted(d.glob('README.md')) or sorted(d.glob('*.md'))
     if not mds: return ''
-    lines = [l for l in mds[0].read_text().splitlines() if l.strip()][:n_lines]
-    return '\n'.join(lines)
+    out, n = [], 0
+    for l in mds[0].read_text().splitlines():
+        if n == n_lines: break
+        n += bool(l.strip())
+        out.append(re.sub(r'^(#{1,6})(?=\s)', lambda m: '#' * min(6, len(m.group(1)) + demote), l))
+    return '\n'.join(out).strip()
+
