@@ -27,7 +27,8 @@ It fails (exit 1) on:
 - clipped code: a line longer than the column in a `<pre>` inside a box that hides its overflow (the page's CSS,
   with a simple cascade of its tag/class selectors), with no scrolling or wrapping box in between;
 - a notebook missing from the sidebar (or a sidebar entry without a notebook), a page without a title;
-- a README.md that differs from what `index.ipynb` generates (`--write_readme` rewrites it).
+- a README.md that differs from what `index.ipynb` generates (`--write_readme` rewrites it), or a relative link in
+  it that points to nothing from the repository root (links to notebook pages are written as `nbs/<name>.ipynb`).
 
     python scripts/build_docs.py                      # from _exec/ if present, else from nbs/ (no outputs)
     python scripts/build_docs.py --execute            # run the notebooks first (scripts/test_nbs.py), then build
@@ -587,7 +588,17 @@ def readme_text(cache):
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
     md, _ = exp.from_notebook_node(nb)
     md = re.sub(r'\n{3,}', '\n\n', md).strip()
+    # a link to a notebook page (`[Data layout](09_data_layout.ipynb)`) works in the docs; from the repo root it is nbs/...
+    md = re.sub(r'\]\(([\w.-]+\.ipynb)(#[^)\s]*)?\)',
+                lambda m: f'](nbs/{m.group(1)}{m.group(2) or ""})' if (NBS/m.group(1)).exists() else m.group(0), md)
     return f'# {title}\n\n{README_WARNING}\n\n> {desc}\n\n{md}\n'
+
+
+def readme_link_problems(md, root=ROOT):
+    "Relative links of README.md (outside code) whose target does not exist from the repository root."
+    text = _re_code.sub('', md)
+    return [f'README.md: the link ({t}) points to nothing from the repository root' for t in
+            re.findall(r'\]\(([^)\s]+)\)', text) if not re.match(r'[a-z]+:|#', t) and not (root/t.split('#')[0]).exists()]
 
 
 def main():
@@ -611,6 +622,7 @@ def main():
     if a.write_readme: (ROOT/'README.md').write_text(rd); print('wrote README.md')
     elif not (ROOT/'README.md').exists() or (ROOT/'README.md').read_text() != rd:
         errors.append('README.md is out of date with nbs/index.ipynb: run python scripts/build_docs.py --write_readme')
+    errors += readme_link_problems(rd)
     n = len(list((ROOT/a.out).glob('*.html')))
     for e in errors: print('DOCS ERROR:', e)
     print(f'docs: {n} pages written to {a.out}/ ({len(errors)} errors)')
