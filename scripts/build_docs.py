@@ -244,6 +244,8 @@ def output_problems(f, i, o):
 
 LOCAL_PATH = re.compile(r'(?<![\w.~:/%-])/(?:root|opt|tmp|work|home|Users|private|mnt|scratch|var/folders|usr/local)/[^\s<>"\')]*')
 
+_BLOCKS = {'p', 'div', 'pre', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'li', 'ul', 'ol', 'table', 'tr', 'td', 'th', 'br', 'blockquote'}
+
 class _PageScan(HTMLParser):
     """Collect text (outside script/style), unknown elements, external scripts and math in a page body; also the text a
     reader sees as rendered (outside code, plus printed output) and every <pre> with the chain of its ancestors."""
@@ -259,6 +261,7 @@ class _PageScan(HTMLParser):
         if tag not in ('br', 'hr', 'img', 'input', 'meta', 'link', 'wbr', 'col', 'source', 'area', 'base', 'embed', 'param', 'track'):
             self.stack.append((tag, frozenset((a.get('class') or '').split())))
             if tag == 'pre': self.pres.append([list(self.stack), ''])
+        if tag in _BLOCKS: self.rendered.append('\n')   # a block starts a line
     def handle_endtag(self, tag):
         if any(t == tag for t, _ in self.stack):
             while self.stack and self.stack.pop()[0] != tag: pass
@@ -594,6 +597,19 @@ def readme_text(cache):
     return f'# {title}\n\n{README_WARNING}\n\n> {desc}\n\n{md}\n'
 
 
+def self_check():
+    "The page checks on a made-up page: each kind of raw Markdown and clipped code is found, code and scrolling boxes are not."
+    long = 'x = 1; ' * 30
+    page = ('<style>.box{overflow:hidden} .ok pre{overflow-x:auto}</style><main>'
+            '<div class="jp-RenderedMarkdown"><p>ok <strong>b</strong></p><pre><code># comment\n|---|---|</code></pre></div>'
+            '<div class="jp-RenderedText"><pre>## Results\n| a | b |\n|---|---|\nsee **this**, [p](09_x.ipynb)</pre></div>'
+            f'<div class="box"><div class="highlight"><pre>{long}</pre></div></div><div class="box ok"><pre>{long}</pre></div>'
+            '<div class="jp-InputArea-editor ok"><pre># code comment\nprint("**kw**")</pre></div></main>')
+    errs = page_problems('t', page, True)[0]
+    kinds = ['Markdown table', 'Markdown heading', 'Markdown emphasis', 'Markdown link', 'code clipped']
+    assert [sum(k in e for e in errs) for k in kinds] == [1] * len(kinds), errs
+
+
 def readme_link_problems(md, root=ROOT):
     "Relative links of README.md (outside code) whose target does not exist from the repository root."
     text = _re_code.sub('', md)
@@ -614,6 +630,7 @@ def main():
         d = katex_dir()
         print(f'katex: {d.relative_to(ROOT) if d and d.is_relative_to(ROOT) else d}' if d else 'katex: NOT installed')
         sys.exit(0 if d else 1)
+    self_check()   # the page checks still find what they are meant to find
     if a.execute:
         subprocess.run([sys.executable, 'scripts/test_nbs.py', '--save_dir', '_exec'], check=True)
     src = Path(a.src) if a.src else (ROOT/'_exec' if (ROOT/'_exec').exists() else NBS)
