@@ -204,6 +204,24 @@ def plan(blocks):
     return out
 
 
+def self_check():
+    "The parsing and the failure report on made-up blocks: a failure inside `&&` or a pipe names its line; bad markers raise."
+    b = sh_blocks('x\n```sh\necho one\nfalse && echo never \\\n  two\necho three\n```\n')
+    assert [c for _, c in commands(b[0])] == ['echo one', 'false && echo never    two', 'echo three'], commands(b[0])
+    with tempfile.TemporaryDirectory() as d:
+        assert run_block(commands(b[0]), Path(d), 30)[:3] == (4, 'false && echo never    two', '1')
+        assert run_block([(1, 'echo a | grep -q zzz')], Path(d), 30)[0] == 1
+        assert run_block([(1, 'cd / && true'), (2, 'test "$PWD" = /')], Path(d), 30) is None   # one shell per block
+    assert simple_commands('A=1 bash s.sh && pip install -e ".[dev]" # c') == [['A=1', 'bash', 's.sh'], ['pip', 'install', '-e', '.[dev]']]
+    assert help_check(['NPROC=8', 'bash', 's.sh'], ROOT)[0] == ['bash', 's.sh', '--help']
+    assert help_check(['accelerate', 'launch', '--num_processes', '2', '-m', 'm.x', '--y'], ROOT)[0] == [sys.executable, '-m', 'm.x', '--help']
+    for bad in ('# needs: gpus', '# needs:'):
+        try: needs_of(dict(line=1, lines=[bad, 'ls'])); raise AssertionError(f'{bad!r} accepted')
+        except ValueError: pass
+    try: plan([dict(line=1, lines=['pip install -e .'])]); raise AssertionError('an install in a runnable block accepted')
+    except ValueError: pass
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--readme', default='README.md', help='the markdown file whose ```sh blocks are checked (default: README.md)')
@@ -215,6 +233,7 @@ def main():
     global NAME
     readme = (ROOT/a.readme) if not Path(a.readme).is_absolute() else Path(a.readme)
     NAME = readme.name
+    self_check()   # the checker still catches what it is meant to catch
     try: todo = plan(sh_blocks(readme.read_text()))
     except (ValueError, OSError) as e: print(f'check_readme: {e}'); sys.exit(2)
     if a.block:
