@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #f316eb5f
 from __future__ import annotations
-import os, sys, json, platform, random, tempfile, time, contextlib, subprocess
+import os, sys, json, platform, random, stat, tempfile, time, contextlib, subprocess
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['get_device', 'seed_everything', 'patch_env', 'available_cores', 'local_processes', 'main_thread_count', 'set_threads',
-           'threads_line', 'atomic_write', 'save_json', 'machine_info', 'set_plot_style']
+           'threads_line', 'atomic_write', 'save_json', 'machine_info', 'set_plot_style', 'progress']
 
 # %% ../nbs/00_core.ipynb #0f9bb67f
 def get_device(prefer: str | None = None) -> torch.device:
@@ -71,12 +71,19 @@ def threads_line(main: int, workers: int, worker_threads: int) -> str:
             f'(--workers, --worker_threads); {available_cores()} cores for {local_processes()} process(es) on this machine')
 
 # %% ../nbs/00_core.ipynb #37a51583
+def _file_mode(path) -> int:
+    "The permission bits `open(path, 'w')` leaves: the existing file's, else 0666 less the umask."
+    with contextlib.suppress(FileNotFoundError): return stat.S_IMODE(os.stat(path).st_mode)
+    um = os.umask(0); os.umask(um)   # read the umask (there is no getter)
+    return 0o666 & ~um
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = 'wb'):
     "Context manager yielding a file object; `path` appears only if the block finishes without an exception."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.fchmod(fd, _file_mode(path))   # mkstemp's 0600, as `open` would create the file
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
@@ -113,3 +120,13 @@ def set_plot_style():
     import seaborn as sns, matplotlib
     sns.set_theme(style='whitegrid', context='notebook', palette='deep')
     matplotlib.rcParams.update({'figure.dpi': 100, 'savefig.bbox': 'tight', 'axes.titleweight': 'bold'})
+
+# %% ../nbs/00_core.ipynb #6aa793d8
+def progress(iterable=None, **kwargs):
+    "A tqdm progress bar (`tqdm.auto`); on a stream that is not a terminal, nested bars stay on one line (no `ESC[A`)."
+    from tqdm.auto import tqdm
+    widget = any(c.__module__ == 'tqdm.notebook' for c in tqdm.__mro__)   # in Jupyter: a widget, not text
+    f = kwargs.get('file') or sys.stderr
+    if not widget and 'position' not in kwargs and not getattr(f, 'isatty', lambda: False)(): kwargs['position'] = 0
+    return tqdm(iterable, **kwargs)
+

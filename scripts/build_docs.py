@@ -22,8 +22,13 @@ It fails (exit 1) on:
 - HTML swallowed from docstrings or prose: an element that is not HTML (`<ext>`, `<video_id>`) left in a page
   (the build escapes such text outside code; what remains is reported);
 - an external script (CDN) in a page: the site must work offline;
+- Markdown left as text in a page (a pipe table, a `#` heading, `**emphasis**`, a `[link](x.ipynb)`), outside code
+  or in printed output: Markdown printed with `print` or shown in a `<pre>` instead of rendered;
+- clipped code: a line longer than the column in a `<pre>` inside a box that hides its overflow (the page's CSS,
+  with a simple cascade of its tag/class selectors), with no scrolling or wrapping box in between;
 - a notebook missing from the sidebar (or a sidebar entry without a notebook), a page without a title;
-- a README.md that differs from what `index.ipynb` generates (`--write_readme` rewrites it).
+- a README.md that differs from what `index.ipynb` generates (`--write_readme` rewrites it), or a relative link in
+  it that points to nothing from the repository root (links to notebook pages are written as `nbs/<name>.ipynb`).
 
     python scripts/build_docs.py                      # from _exec/ if present, else from nbs/ (no outputs)
     python scripts/build_docs.py --execute            # run the notebooks first (scripts/test_nbs.py), then build
@@ -239,25 +244,114 @@ def output_problems(f, i, o):
 
 LOCAL_PATH = re.compile(r'(?<![\w.~:/%-])/(?:root|opt|tmp|work|home|Users|private|mnt|scratch|var/folders|usr/local)/[^\s<>"\')]*')
 
+_BLOCKS = {'p', 'div', 'pre', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'li', 'ul', 'ol', 'table', 'tr', 'td', 'th', 'br', 'blockquote'}
+
 class _PageScan(HTMLParser):
-    "Collect text (outside script/style), unknown elements, external scripts and math in a page body."
+    """Collect text (outside script/style), unknown elements, external scripts and math in a page body; also the text a
+    reader sees as rendered (outside code, plus printed output) and every <pre> with the chain of its ancestors."""
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.stack, self.text, self.unknown, self.external, self.math = [], [], [], [], []
+        self.rendered, self.pres = [], []   # [text]; [[ancestors [(tag, classes)], text]]
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag not in HTML_TAGS: self.unknown.append(tag)
         if tag == 'script' and (a.get('src') or '').startswith(('http:', 'https:', '//')): self.external.append(a['src'])
         if tag == 'link' and (a.get('href') or '').startswith(('http:', 'https:', '//')): self.external.append(a['href'])
         if tag not in ('br', 'hr', 'img', 'input', 'meta', 'link', 'wbr', 'col', 'source', 'area', 'base', 'embed', 'param', 'track'):
-            self.stack.append(tag)
+            self.stack.append((tag, frozenset((a.get('class') or '').split())))
+            if tag == 'pre': self.pres.append([list(self.stack), ''])
+        if tag in _BLOCKS: self.rendered.append('\n')   # a block starts a line
     def handle_endtag(self, tag):
-        if tag in self.stack:
-            while self.stack and self.stack.pop() != tag: pass
+        if any(t == tag for t, _ in self.stack):
+            while self.stack and self.stack.pop()[0] != tag: pass
     def handle_data(self, d):
-        if any(t in ('script', 'style') for t in self.stack): return
+        tags = [t for t, _ in self.stack]
+        if 'script' in tags or 'style' in tags: return
         self.text.append(d)
-        if not any(t in ('pre', 'code') for t in self.stack): self.math.extend(find_math(d))
+        code = 'pre' in tags or 'code' in tags
+        if not code: self.math.extend(find_math(d))
+        # printed output (a stream or text/plain <pre>) is what the reader sees: markdown there was meant to render
+        if not code or ('pre' in tags and any('jp-RenderedText' in c for _, c in self.stack)): self.rendered.append(d)
+        if 'pre' in tags: self.pres[-1][1] += d
+
+
+_RAW_MD = [   # (what, pattern) of Markdown that should have been rendered, found in a page's rendered text
+    ('a Markdown table', re.compile(r'^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*$', re.M)),
+    ('a Markdown heading', re.compile(r'^[ \t]{0,3}#{1,6}[ \t]+[A-Za-z`*][^\n]*$', re.M)),
+    ('Markdown emphasis', re.compile(r'(?<![\w*])\*\*(?=[^\s*])[^*\n]{1,80}?(?<=[^\s*])\*\*(?![\w*])')),
+    ('a Markdown link', re.compile(r'\[[^\]\n]{1,80}\]\((?:https?://|\.{0,2}/?[\w./-]+\.(?:ipynb|html|md)\b)[^)\s]*\)')),
+]
+
+def raw_markdown_problems(f, text):
+    "Markdown left as text in a rendered page (a table, a heading, **emphasis** or a link shown raw): at most 3 per kind."
+    errs = []
+    for what, rx in _RAW_MD:
+        hits = [m.group(0).strip() for m in rx.finditer(text)]
+        for h in hits[:3]: errs.append(f'{f}: {what} shown as raw text (print it as Markdown/HTML, not text): {h[:80]!r}')
+    return errs
+
+
+# --- clipped code: a <pre> inside a box that hides its overflow, with no scrolling of its own ---------------------
+CLIP_LINE = 110   # characters: a longer code line is wider than the page's column
+
+def _css_rules(page_html):
+    "[(selector, {property: (value, important)}, order)] of the page's inline stylesheets (no @media blocks)."
+    css = re.sub(r'/\*.*?\*/', '', ''.join(re.findall(r'<style[^>]*>(.*?)</style>', page_html, re.S)), flags=re.S)
+    css = re.sub(r'@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}', '', css)
+    out = []
+    for n, m in enumerate(re.finditer(r'([^{}@]+)\{([^{}]*)\}', css)):
+        props = {}
+        for d in m.group(2).split(';'):
+            k, _, v = d.partition(':')
+            if v: props[k.strip().lower()] = (v.replace('!important', '').strip().lower(), '!important' in v)
+        for sel in m.group(1).split(','): out.append((sel.strip(), props, n))
+    return out
+
+def _matches(sel, chain):
+    "Does a simple selector (tags, classes, descendant combinators only) match the last element of `chain`?"
+    parts = sel.split()
+    if not parts or any(re.search(r'[^\w.-]', p) for p in parts): return False
+    def ok(p, el):
+        tag, classes = el; m = re.match(r'([\w-]*)((?:\.[\w-]+)*)$', p)
+        return bool(m) and (not m.group(1) or m.group(1) == tag) and set(m.group(2).split('.')[1:]) <= classes
+    if not ok(parts[-1], chain[-1]): return False
+    i = len(chain) - 2
+    for p in reversed(parts[:-1]):
+        while i >= 0 and not ok(p, chain[i]): i -= 1
+        if i < 0: return False
+        i -= 1
+    return True
+
+def _computed(rules, chain, props):
+    "The computed value of the first of `props` (shorthand first) for the last element of `chain`: importance, specificity, order."
+    best = None
+    for sel, decl, n in rules:
+        for j, k in enumerate(props):
+            if k in decl and _matches(sel, chain):
+                v, imp = decl[k]
+                spec = (imp, sel.count('.'), len(sel.split()), n, j)
+                if best is None or spec > best[0]: best = (spec, v.split()[0] if v else v)
+    return best[1] if best else None
+
+def _overflow_x(rules, chain): return _computed(rules, chain, ('overflow', 'overflow-x')) or 'visible'
+
+def clipped_problems(f, page_html, pres):
+    "Code or output lines longer than the column inside a box with `overflow: hidden` and no scrolling box in between."
+    rules, errs = _css_rules(page_html), []
+    for chain, text in pres:
+        long = [l for l in text.splitlines() if len(l.expandtabs()) > CLIP_LINE]
+        if not long or (_computed(rules, chain, ('white-space',)) or 'pre') in ('pre-wrap', 'normal', 'pre-line', 'break-spaces'):
+            continue   # short lines, or lines that wrap
+        for i in range(len(chain) - 1, -1, -1):   # from the <pre> outwards: the first box that scrolls or hides wins
+            ov = _overflow_x(rules, chain[:i + 1])
+            if ov in ('auto', 'scroll'): break
+            if ov in ('hidden', 'clip'):
+                box = chain[i][0] + ''.join('.' + c for c in sorted(chain[i][1]))
+                errs.append(f'{f}: code clipped: a {len(long[0])}-character line in a <pre> inside `{box}` (overflow {ov}) '
+                            f'with no scrolling box: {long[0].strip()[:60]!r}...')
+                break
+    return errs[:5]
 
 
 _re_math = re.compile(r'\$\$(.+?)\$\$|(?<![\\$\w])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?![\w$])|\\\((.+?)\\\)|\\\[(.+?)\\\]', re.S)
@@ -278,6 +372,8 @@ def page_problems(f, page_html, has_katex):
         errs.append(f'{f}: <{t}> is not HTML (swallowed text from a docstring or prose?): escape it or put it in backticks')
     sc2 = _PageScan(); sc2.feed(page_html)
     for u in sorted(set(sc2.external)): errs.append(f'{f}: loads {u} from the network (the docs must work offline)')
+    errs += raw_markdown_problems(f, ''.join(sc.rendered))
+    errs += clipped_problems(f, page_html, sc.pres)
     if sc.math and not has_katex:
         errs.append(f'{f}: {len(sc.math)} math expressions (e.g. ${sc.math[0][:40]}$) but no math renderer (KaTeX) in the site')
     return errs, sc.math
@@ -345,6 +441,8 @@ main .description code,main h1 code{{font-style:normal;background:#f0f0f0;paddin
 /* code blocks in prose (```sh ...```) and cells: a background; outputs: a salmon rule, no background */
 .jp-RenderedMarkdown pre,.jp-MarkdownOutput pre{{background:#f6f8fa !important;padding:8px 10px !important;border-radius:4px;overflow-x:auto;white-space:pre !important;word-break:normal !important}}
 .jp-RenderedMarkdown pre code,.jp-MarkdownOutput pre code{{white-space:pre !important;word-break:normal !important}}
+/* input cells: the lab theme hides the editor's overflow, so long code lines scroll inside their own block */
+.jp-InputArea-editor pre{{overflow-x:auto}}
 .jp-OutputArea-output pre{{border-left:2px solid lightsalmon;background:none;padding-left:8px}}
 /* printed logs: never wrapped mid-number; long ones scroll inside a box */
 .jp-RenderedText pre{{white-space:pre !important;word-break:normal !important;overflow:auto;max-height:{stream_em}em}}
@@ -493,7 +591,30 @@ def readme_text(cache):
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, enabled=True), enabled=True)
     md, _ = exp.from_notebook_node(nb)
     md = re.sub(r'\n{3,}', '\n\n', md).strip()
+    # a link to a notebook page (`[Data layout](09_data_layout.ipynb)`) works in the docs; from the repo root it is nbs/...
+    md = re.sub(r'\]\(([\w.-]+\.ipynb)(#[^)\s]*)?\)',
+                lambda m: f'](nbs/{m.group(1)}{m.group(2) or ""})' if (NBS/m.group(1)).exists() else m.group(0), md)
     return f'# {title}\n\n{README_WARNING}\n\n> {desc}\n\n{md}\n'
+
+
+def self_check():
+    "The page checks on a made-up page: each kind of raw Markdown and clipped code is found, code and scrolling boxes are not."
+    long = 'x = 1; ' * 30
+    page = ('<style>.box{overflow:hidden} .ok pre{overflow-x:auto}</style><main>'
+            '<div class="jp-RenderedMarkdown"><p>ok <strong>b</strong></p><pre><code># comment\n|---|---|</code></pre></div>'
+            '<div class="jp-RenderedText"><pre>## Results\n| a | b |\n|---|---|\nsee **this**, [p](09_x.ipynb)</pre></div>'
+            f'<div class="box"><div class="highlight"><pre>{long}</pre></div></div><div class="box ok"><pre>{long}</pre></div>'
+            '<div class="jp-InputArea-editor ok"><pre># code comment\nprint("**kw**")</pre></div></main>')
+    errs = page_problems('t', page, True)[0]
+    kinds = ['Markdown table', 'Markdown heading', 'Markdown emphasis', 'Markdown link', 'code clipped']
+    assert [sum(k in e for e in errs) for k in kinds] == [1] * len(kinds), errs
+
+
+def readme_link_problems(md, root=ROOT):
+    "Relative links of README.md (outside code) whose target does not exist from the repository root."
+    text = _re_code.sub('', md)
+    return [f'README.md: the link ({t}) points to nothing from the repository root' for t in
+            re.findall(r'\]\(([^)\s]+)\)', text) if not re.match(r'[a-z]+:|#', t) and not (root/t.split('#')[0]).exists()]
 
 
 def main():
@@ -509,6 +630,7 @@ def main():
         d = katex_dir()
         print(f'katex: {d.relative_to(ROOT) if d and d.is_relative_to(ROOT) else d}' if d else 'katex: NOT installed')
         sys.exit(0 if d else 1)
+    self_check()   # the page checks still find what they are meant to find
     if a.execute:
         subprocess.run([sys.executable, 'scripts/test_nbs.py', '--save_dir', '_exec'], check=True)
     src = Path(a.src) if a.src else (ROOT/'_exec' if (ROOT/'_exec').exists() else NBS)
@@ -517,6 +639,7 @@ def main():
     if a.write_readme: (ROOT/'README.md').write_text(rd); print('wrote README.md')
     elif not (ROOT/'README.md').exists() or (ROOT/'README.md').read_text() != rd:
         errors.append('README.md is out of date with nbs/index.ipynb: run python scripts/build_docs.py --write_readme')
+    errors += readme_link_problems(rd)
     n = len(list((ROOT/a.out).glob('*.html')))
     for e in errors: print('DOCS ERROR:', e)
     print(f'docs: {n} pages written to {a.out}/ ({len(errors)} errors)')

@@ -8,6 +8,7 @@
 #   *_history.csv, videomae_<N>gpu/summary.json        per-step records; VideoMAE s/it and data wait on N GPUs
 #   scaling.png                                        the paper's Fig. 2 for this machine (videos/s vs GPUs, data wait)
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; echo 'usage: [NPROC=8] [STEPS=40] [WORKERS=n] [OUT_DIR=dir] bash scripts/run_8gpu.sh'; exit 0;; esac
 NPROC=${NPROC:-8}; STEPS=${STEPS:-40}; CORES=$(nproc)
 WORKERS=${WORKERS:-$(( CORES / NPROC > 16 ? 16 : CORES / NPROC ))}
 OUT=${OUT_DIR:-benchmarks/scale}; CFG=configs/accelerate_8gpu.yaml
