@@ -79,8 +79,9 @@ class Checkpointer:
         final = self.dir/(name or f'step_{state.global_step:08d}')
         tmp = self.dir/f'.tmp_{final.name}'
         try: self._write(state, extra, final, tmp, prune)
-        except OSError as e:                 # a full disk, an I/O error: the older checkpoints are untouched
+        except BaseException as e:           # a full disk, an I/O error, a dead worker's signal: the older checkpoints are untouched
             if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
+            if not isinstance(e, OSError): raise
             prev = self.latest()
             raise CheckpointWriteError(f'could not write checkpoint {final}: {e.strerror or e} (errno {e.errno}); '
                                        + (f'the previous checkpoint {prev} is intact; free space and continue with --resume latest'
