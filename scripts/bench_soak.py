@@ -46,8 +46,9 @@ def _fds(pid) -> int:
 
 class Sampler(threading.Thread):
     "Every `period` s: RSS/USS of this process and of each child (the loader workers), fds, /dev/shm, clips/s."
-    def __init__(self, period: float):
+    def __init__(self, period: float, log: Path | None = None):
         super().__init__(daemon=True)
+        self.log = log                                     # samples also appended here as they come (a killed run keeps them)
         import psutil
         self.me, self.period, self.rows, self.clips, self.phase = psutil.Process(), period, [], 0, 'start'
         self.t0, self.stop_ev = time.time(), threading.Event()
@@ -68,6 +69,8 @@ class Sampler(threading.Thread):
                               worker_rss_mb={p: round(k.rss / 2**20, 1) for p, k in kids},
                               fds_main=_fds(self.me.pid), fds_workers=sum(_fds(p) for p, _ in kids),
                               shm_used_mb=shm.used / 2**20, shm_files=len(os.listdir('/dev/shm')), load1=os.getloadavg()[0]))
+        if self.log is not None:
+            with open(self.log, 'a') as f: f.write(json.dumps(self.rows[-1]) + '\n')
 
     def run(self):
         while not self.stop_ev.wait(self.period): self.sample()
@@ -157,14 +160,20 @@ def main():
     p.add_argument('--data', default='', help='data folder (kept; default: a temporary one)')
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'soak'/'vm_cpu2'))
     p.add_argument('--no_headline', action='store_true')
+    p.add_argument('--headline_from', metavar='SOAK_JSON', help='only update benchmarks/headline.json from a soak.json')
     p.add_argument('--tiny', action='store_true', help='seconds, writes only to a temporary folder')
     a = p.parse_args()
+    if a.headline_from:
+        f = Path(a.headline_from)
+        if not f.is_file(): print(f'--headline_from: no file {f}', file=sys.stderr); sys.exit(2)
+        update_headline(json.loads(f.read_text()), ROOT/'benchmarks'/'headline.json'); return
     if a.tiny: a.minutes, a.steps, a.save_every, a.sample_s, a.size, a.batch, a.chunk_len, a.workers = 0.25, 6, 3, 1., 32, 2, 5, min(a.workers, 1)
     tmp = tempfile.TemporaryDirectory()
     out = Path(tmp.name)/'out' if a.tiny else Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'samples.jsonl').unlink(missing_ok=True)
     root = make_data(Path(a.data) if a.data else Path(tmp.name)/'data', a)
     torch.set_num_threads(1)
-    smp = Sampler(a.sample_s); smp.sample(); smp.start()
+    smp = Sampler(a.sample_s, out/'samples.jsonl'); smp.sample(); smp.start()
     loader = loader_phase(root, a, smp); smp.sample()
     train = train_phase(root, Path(tmp.name)/'run', a, smp)
     smp.stop_ev.set(); smp.join(); smp.sample(); smp.rows[-1]['phase'] = 'end'
@@ -181,6 +190,7 @@ def main():
                leftover_shm_files=rows[-1]['shm_files'] - rows[0]['shm_files'])
     import pandas as pd
     pd.DataFrame([{k: v for k, v in r.items() if k != 'worker_rss_mb'} for r in rows]).to_csv(out/'samples.csv', index=False)
+    (out/'samples.jsonl').unlink(missing_ok=True)            # complete: samples.csv holds them
     save_json(portable_record(dict(rec, per_worker_rss_mb=[r['worker_rss_mb'] for r in rows])), out/'soak.json')
     plot(rows, out/'soak.png', warm, f"soak: {a.workers} workers, {minutes:.1f} min, load {rec['load_mean']:.1f} "
          f"({rec['machine']['cpu_count']} cores); RSS growth {g['total_rss_mb']['growth_pct']:.1f} % after warm-up")
