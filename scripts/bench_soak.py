@@ -144,40 +144,8 @@ def update_headline(rec, path: Path):
     path.write_text(json.dumps(portable_record(h), indent=2) + '\n'); print(f'updated {path}')
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument('--minutes', type=float, default=30., help='loader phase length')
-    p.add_argument('--workers', type=int, default=2)
-    p.add_argument('--batch', type=int, default=16, help='loader phase batch')
-    p.add_argument('--size', type=int, default=224, help='crop size of the loader phase')
-    p.add_argument('--steps', type=int, default=2000, help='trainer phase steps (tiny model)')
-    p.add_argument('--train_batch', type=int, default=2)
-    p.add_argument('--save_every', type=int, default=100)
-    p.add_argument('--sample_s', type=float, default=10.)
-    p.add_argument('--warmup_pct', type=float, default=20.)
-    p.add_argument('--videos', type=int, default=6); p.add_argument('--video_sec', type=float, default=60.)
-    p.add_argument('--chunk_len', type=int, default=15)
-    p.add_argument('--data', default='', help='data folder (kept; default: a temporary one)')
-    p.add_argument('--out', default=str(ROOT/'benchmarks'/'soak'/'vm_cpu2'))
-    p.add_argument('--no_headline', action='store_true')
-    p.add_argument('--headline_from', metavar='SOAK_JSON', help='only update benchmarks/headline.json from a soak.json')
-    p.add_argument('--tiny', action='store_true', help='seconds, writes only to a temporary folder')
-    a = p.parse_args()
-    if a.headline_from:
-        f = Path(a.headline_from)
-        if not f.is_file(): print(f'--headline_from: no file {f}', file=sys.stderr); sys.exit(2)
-        update_headline(json.loads(f.read_text()), ROOT/'benchmarks'/'headline.json'); return
-    if a.tiny: a.minutes, a.steps, a.save_every, a.sample_s, a.size, a.batch, a.chunk_len, a.workers = 0.25, 6, 3, 1., 32, 2, 5, min(a.workers, 1)
-    tmp = tempfile.TemporaryDirectory()
-    out = Path(tmp.name)/'out' if a.tiny else Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    (out/'samples.jsonl').unlink(missing_ok=True)
-    root = make_data(Path(a.data) if a.data else Path(tmp.name)/'data', a)
-    torch.set_num_threads(1)
-    smp = Sampler(a.sample_s, out/'samples.jsonl'); smp.sample(); smp.start()
-    loader = loader_phase(root, a, smp); smp.sample()
-    train = train_phase(root, Path(tmp.name)/'run', a, smp)
-    smp.stop_ev.set(); smp.join(); smp.sample(); smp.rows[-1]['phase'] = 'end'
-    rows = smp.rows
+def report(rows, a, out: Path, loader: dict, train: dict):
+    "soak.json, samples.csv and soak.png from the samples; (record, growth)."
     for r in rows: r['total_rss_mb'] = r['main_rss_mb'] + r['workers_rss_mb']; r['fds_total'] = r['fds_main'] + r['fds_workers']
     ld = [r['minutes'] for r in rows if r['phase'] == 'loader' and r['n_workers'] >= a.workers]   # every worker up
     warm = ld[0] + (ld[-1] - ld[0]) * a.warmup_pct / 100
@@ -199,6 +167,56 @@ def main():
                           fd_growth=g['fds_total']['end'] - g['fds_total']['start'],
                           train_rss_growth_pct=round(g_train.get('total_rss_mb', {}).get('growth_pct', float('nan')), 2), load_mean=round(rec['load_mean'], 2))))
     print(f'wrote {out}/soak.json, samples.csv, soak.png')
+    return rec, g
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument('--minutes', type=float, default=30., help='loader phase length')
+    p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--batch', type=int, default=16, help='loader phase batch')
+    p.add_argument('--size', type=int, default=224, help='crop size of the loader phase')
+    p.add_argument('--steps', type=int, default=2000, help='trainer phase steps (tiny model)')
+    p.add_argument('--train_batch', type=int, default=2)
+    p.add_argument('--save_every', type=int, default=100)
+    p.add_argument('--sample_s', type=float, default=10.)
+    p.add_argument('--warmup_pct', type=float, default=20.)
+    p.add_argument('--videos', type=int, default=6); p.add_argument('--video_sec', type=float, default=60.)
+    p.add_argument('--chunk_len', type=int, default=15)
+    p.add_argument('--data', default='', help='data folder (kept; default: a temporary one)')
+    p.add_argument('--out', default=str(ROOT/'benchmarks'/'soak'/'vm_cpu2'))
+    p.add_argument('--no_headline', action='store_true')
+    p.add_argument('--from_samples', metavar='JSONL', help='only rebuild the report from the samples of a soak stopped early '
+                   '(its samples.jsonl); --data names its data folder, the other flags its settings')
+    p.add_argument('--steps_done', type=int, default=0, help='with --from_samples: trainer steps done when the samples end')
+    p.add_argument('--headline_from', metavar='SOAK_JSON', help='only update benchmarks/headline.json from a soak.json')
+    p.add_argument('--tiny', action='store_true', help='seconds, writes only to a temporary folder')
+    a = p.parse_args()
+    if a.headline_from:
+        f = Path(a.headline_from)
+        if not f.is_file(): print(f'--headline_from: no file {f}', file=sys.stderr); sys.exit(2)
+        update_headline(json.loads(f.read_text()), ROOT/'benchmarks'/'headline.json'); return
+    if a.tiny: a.minutes, a.steps, a.save_every, a.sample_s, a.size, a.batch, a.chunk_len, a.workers = 0.25, 6, 3, 1., 32, 2, 5, min(a.workers, 1)
+    if a.from_samples:
+        from avion_nb.datasets import read_ego4d_pkl
+        rows = [json.loads(l) for l in open(a.from_samples) if l.strip()]
+        n = len(read_ego4d_pkl(Path(a.data)/'ego4d'/'annotations'/'ego4d_train.pkl').start)
+        last = [r for r in rows if r['phase'] == 'loader'][-1]
+        out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+        report(rows, a, out, dict(clips=last['clips'], dataset_clips=n, epochs=last['clips'] / n),
+               dict(steps=a.steps_done, stopped_early=True, checkpoints=f'every {a.save_every} steps'))
+        if not a.no_headline: update_headline(json.loads((out/'soak.json').read_text()), ROOT/'benchmarks'/'headline.json')
+        return
+    tmp = tempfile.TemporaryDirectory()
+    out = Path(tmp.name)/'out' if a.tiny else Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'samples.jsonl').unlink(missing_ok=True)
+    root = make_data(Path(a.data) if a.data else Path(tmp.name)/'data', a)
+    torch.set_num_threads(1)
+    smp = Sampler(a.sample_s, out/'samples.jsonl'); smp.sample(); smp.start()
+    loader = loader_phase(root, a, smp); smp.sample()
+    train = train_phase(root, Path(tmp.name)/'run', a, smp)
+    smp.stop_ev.set(); smp.join(); smp.sample(); smp.rows[-1]['phase'] = 'end'
+    rec, g = report(smp.rows, a, out, loader, train)
     if a.tiny:
         assert train['steps'] == a.steps and len(rows) >= 3 and all(r['n_workers'] >= a.workers for r in rows if r['phase'] == 'loader' and r['clips']), rows
     elif not a.no_headline: update_headline(rec, ROOT/'benchmarks'/'headline.json')
