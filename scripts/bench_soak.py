@@ -218,7 +218,7 @@ def main():
     smp.stop_ev.set(); smp.join(); smp.sample(); smp.rows[-1]['phase'] = 'end'
     rec, g = report(smp.rows, a, out, loader, train)
     if a.tiny:
-        assert train['steps'] == a.steps and len(rows) >= 3 and all(r['n_workers'] >= a.workers for r in rows if r['phase'] == 'loader' and r['clips']), rows
+        assert train['steps'] == a.steps and len(smp.rows) >= 3 and all(r['n_workers'] >= a.workers for r in smp.rows if r['phase'] == 'loader' and r['clips']), smp.rows[-3:]
     elif not a.no_headline: update_headline(rec, ROOT/'benchmarks'/'headline.json')
 
 
