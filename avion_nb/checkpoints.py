@@ -10,11 +10,11 @@ from pathlib import Path
 from torch import nn
 from accelerate import Accelerator
 from .core import save_json
-from .run_settings import UsageError, eval_settings_of
+from .run_settings import UsageError, RunFailed, eval_settings_of
 
 # %% auto #0
-__all__ = ['TrainState', 'check_config_compatible', 'complete_checkpoints', 'latest_checkpoint', 'Checkpointer',
-           'save_run_config', 'setup_training']
+__all__ = ['TrainState', 'check_config_compatible', 'complete_checkpoints', 'latest_checkpoint', 'CheckpointWriteError',
+           'Checkpointer', 'save_run_config', 'check_shared_folder', 'setup_training']
 
 # %% ../nbs/30b_checkpoints.ipynb #c04b0e4e
 @dataclass
@@ -25,6 +25,7 @@ class TrainState:
     step_in_epoch: int = 0
     global_step: int = 0
     n_skipped: int = 0
+    skipped: list = field(default_factory=list)     # the unreadable samples skipped so far (file, time, error)
     config: dict = field(default_factory=dict)
     eval_settings: dict = field(default_factory=dict)
     def state_dict(self): return asdict(self)
@@ -55,6 +56,9 @@ def latest_checkpoint(run_dir) -> Path | None:
     d = Path(run_dir); cks = complete_checkpoints(d/'checkpoints' if (d/'checkpoints').is_dir() else d)
     return cks[-1] if cks else None
 
+class CheckpointWriteError(RunFailed):
+    "A checkpoint could not be written (a full disk, an I/O error): the message names the folder, the error and the checkpoint left intact."
+
 class Checkpointer:
     "Atomic `accelerator.save_state` checkpoints in `output_dir/checkpoints`, pruned to the newest `keep` (periodic and interrupted alike)."
     kinds = ('step_', 'interrupted_step_')      # resumable checkpoints; `nonfinite_step_*` are kept for inspection only
@@ -74,6 +78,18 @@ class Checkpointer:
         acc = self.acc
         final = self.dir/(name or f'step_{state.global_step:08d}')
         tmp = self.dir/f'.tmp_{final.name}'
+        try: self._write(state, extra, final, tmp, prune)
+        except BaseException as e:           # a full disk, an I/O error, a dead worker's signal: the older checkpoints are untouched
+            if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
+            if not isinstance(e, OSError): raise
+            prev = self.latest()
+            raise CheckpointWriteError(f'could not write checkpoint {final}: {e.strerror or e} (errno {e.errno}); '
+                                       + (f'the previous checkpoint {prev} is intact; free space and continue with --resume latest'
+                                          if prev else 'no earlier checkpoint')) from e
+        return final
+
+    def _write(self, state, extra, final, tmp, prune):
+        acc = self.acc
         if acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
         acc.wait_for_everyone()
@@ -87,7 +103,6 @@ class Checkpointer:
                 for old in [p for p in self.all() if p != final][:-max(self.keep - 1, 0) or None]:
                     shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
-        return final
 
     def resolve(self, resume) -> Path | None:
         "`None`/'' → no resume; 'latest' → newest checkpoint of any kind (None if there is none); else a path that must exist."
@@ -117,6 +132,24 @@ def save_run_config(accelerator: Accelerator, output_dir, config: dict):
     except Exception as e: warnings.warn(f'could not start trackers: {e}')
 
 
+# %% ../nbs/30b_checkpoints.ipynb #55f89cd4
+def check_shared_folder(accelerator: Accelerator, output_dir, wait_s: float = 5.0) -> None:
+    "With several processes: a one-line `UsageError` if some process cannot see the files the main process writes in `output_dir`."
+    acc = accelerator
+    if acc.num_processes == 1: return
+    import uuid, socket, torch.distributed as dist
+    token = [uuid.uuid4().hex if acc.is_main_process else None]; dist.broadcast_object_list(token, src=0)
+    f = Path(output_dir)/f'.shared_check_{token[0]}'
+    if acc.is_main_process: f.parent.mkdir(parents=True, exist_ok=True); f.write_text(token[0])
+    acc.wait_for_everyone()
+    t0 = time.time()
+    while not f.exists() and time.time() - t0 < wait_s: time.sleep(0.2)    # network file systems publish late
+    seen = [None] * acc.num_processes; dist.all_gather_object(seen, (f.exists(), acc.process_index, socket.gethostname()))
+    if acc.is_main_process: f.unlink(missing_ok=True)
+    blind = [f'process {r} on {h}' for ok, r, h in seen if not ok]
+    if blind: raise UsageError(f"--output_dir {output_dir}: not shared between the processes: {', '.join(blind)} cannot see the "
+                               "main process's files there; give every node the same shared run folder")
+
 # %% ../nbs/30b_checkpoints.ipynb #f72ae5ae
 def setup_training(accelerator: Accelerator, model: nn.Module, optimizer, output_dir, config: dict, model_config: dict,
                    *, resume: str = '', keep: int = 3, checkpoint: bool = True, eval_settings: dict | None = None):
@@ -124,6 +157,7 @@ def setup_training(accelerator: Accelerator, model: nn.Module, optimizer, output
     `checkpoint=False` (benchmarks): no `Checkpointer` at all (ckpt is None), and no resume. `eval_settings` (default:
     `eval_settings_of(config)`) go into every checkpoint (`TrainState.eval_settings`) and config.json."""
     acc = accelerator
+    check_shared_folder(acc, output_dir)
     if not checkpoint and resume: raise ValueError(f'cannot resume ({resume!r}) a run that writes no checkpoints')
     model, optimizer = acc.prepare(model, optimizer)
     ev = eval_settings_of(config) if eval_settings is None else dict(eval_settings)

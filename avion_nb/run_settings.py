@@ -13,15 +13,15 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 
 # %% auto #0
-__all__ = ['DEPRECATED', 'EVAL_KEYS', 'KNOWN_ERRORS', 'make_accelerator', 'UsageError', 'TrainingInterrupted', 'default_workers',
-           'parse_floats', 'RunSettings', 'given_settings', 'apply_eval_settings', 'start_run', 'apply_threads',
-           'settings_dict', 'check_vision', 'eval_settings_of', 'settings_help', 'settings_parser', 'one_line',
-           'make_cli', 'run_as_main']
+__all__ = ['DEPRECATED', 'EVAL_KEYS', 'KNOWN_ERRORS', 'MEMORY_FLAGS', 'make_accelerator', 'UsageError', 'RunFailed',
+           'TrainingInterrupted', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
+           'apply_eval_settings', 'start_run', 'apply_threads', 'settings_dict', 'check_vision', 'eval_settings_of',
+           'settings_help', 'settings_parser', 'one_line', 'oom_advice', 'make_cli', 'run_as_main']
 
 # %% ../nbs/30a_run_settings.ipynb #15feec7a
 def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | None = 'tensorboard',
-                     cpu: bool = False, seed: int = 0) -> Accelerator:
-    "An `Accelerator` for a run in `output_dir`, with trackers (TensorBoard by default, `None` for none) and a seed."
+                     cpu: bool = False, seed: int = 0, dist_timeout: float | None = None) -> Accelerator:
+    "An `Accelerator` for a run in `output_dir`, with trackers (TensorBoard by default, `None` for none), a seed, and `dist_timeout` s for collectives."
     if mixed_precision not in ('no', 'fp16', 'bf16'):
         raise ValueError(f'mixed_precision must be one of no/fp16/bf16, got {mixed_precision!r}')
     if log_with in ('', 'none', 'None'): log_with = None
@@ -36,7 +36,10 @@ def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | No
         # a second run in the same process (a notebook, a test) with other settings: start a fresh state (the
         # partial state too: it holds the device, and a CPU one would stick)
         AcceleratorState._reset_state(reset_partial_state=True)
-    acc = Accelerator(mixed_precision=mixed_precision, log_with=log_with, cpu=cpu,
+    from accelerate.utils import InitProcessGroupKwargs
+    from datetime import timedelta
+    kw = [InitProcessGroupKwargs(timeout=timedelta(seconds=dist_timeout))] if dist_timeout else None   # a dead node: bounded wait
+    acc = Accelerator(mixed_precision=mixed_precision, log_with=log_with, cpu=cpu, kwargs_handlers=kw,
                       project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(Path(output_dir)/'logs')))
     set_seed(seed, device_specific=False)
     return acc
@@ -44,6 +47,9 @@ def make_accelerator(output_dir, mixed_precision: str = 'no', log_with: str | No
 # %% ../nbs/30a_run_settings.ipynb #c50888c4
 class UsageError(ValueError):
     "A known user error (a bad flag value, a missing file, a config mismatch): the CLI prints its message on one line and exits with status 2."
+
+class RunFailed(RuntimeError):
+    "A fault that stops a run (a full disk, a dead loader worker or node, an unreadable sample): the CLI prints its message on one line and exits with status 1."
 
 class TrainingInterrupted(KeyboardInterrupt):
     "Ctrl-C during `fit`: the step finished and a complete checkpoint was saved in `.path` (None without a checkpointer)."
@@ -128,6 +134,7 @@ class RunSettings:
     # run
     seed: int = 0  # seed of sampling, crops, masks, augmentation and init
     cpu: bool = False  # force the CPU
+    dist_timeout: int = 300  # seconds a process waits for the others in a collective before it stops (a dead node)
     tiny: bool = False  # CPU-sized settings for everything not given (a smoke test)
     debug: bool = False  # show the traceback of known errors
 
@@ -142,7 +149,7 @@ class RunSettings:
         if self.log_with in (None, '', 'None'): self.log_with = 'none'
         for k, ok in self.CHOICES.items():
             if getattr(self, k) not in ok: raise UsageError(f'--{k} must be one of {"/".join(ok)}, got {getattr(self, k)!r}')
-        for k in ('batch_size', 'epochs', 'accum_freq', 'num_frames', 'img_size', 'prefetch', 'worker_threads', 'eval_batch_size', 'log_every', 'meter_window'):
+        for k in ('batch_size', 'epochs', 'accum_freq', 'num_frames', 'img_size', 'prefetch', 'worker_threads', 'eval_batch_size', 'log_every', 'meter_window', 'dist_timeout'):
             if getattr(self, k) < 1: raise UsageError(f'--{k} must be >= 1, got {getattr(self, k)}')
         for k in ('workers', 'main_threads', 'max_steps', 'save_every', 'save_every_epochs', 'keep', 'eval_every', 'lr', 'wd', 'clip_grad', 'drop_path'):
             if getattr(self, k) < 0: raise UsageError(f'--{k} must be >= 0, got {getattr(self, k)}')
@@ -214,7 +221,8 @@ def start_run(s: RunSettings) -> tuple[Accelerator, str]:
     "The run's seeded `Accelerator` and the precision it uses (fp32 on the CPU, where autocast is slower)."
     from avion_nb.core import seed_everything
     mp = s.mixed_precision if (torch.cuda.is_available() and not s.cpu) else 'no'
-    acc = make_accelerator(s.output_dir, mp, log_with=None if s.log_with == 'none' else s.log_with, cpu=s.cpu, seed=s.seed)
+    acc = make_accelerator(s.output_dir, mp, log_with=None if s.log_with == 'none' else s.log_with, cpu=s.cpu, seed=s.seed,
+                           dist_timeout=s.dist_timeout)
     seed_everything(s.seed)
     apply_threads(acc, s)
     return acc, mp
@@ -277,7 +285,7 @@ _GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'video_dir', 'num_f
                optimisation=('batch_size', 'accum_freq', 'epochs', 'max_steps', 'lr', 'wd', 'betas', 'eps', 'clip_grad'),
                schedule=('lr_schedule', 'warmup_epochs', 'lr_start', 'lr_end'), precision=('mixed_precision',),
                evaluation=('eval_every', 'eval_batch_size', 'eval_first'), logging=('log_with', 'log_every', 'meter_window', 'progress', 'peak_tflops'),
-               checkpoints=('save_every', 'save_every_epochs', 'keep', 'resume', 'checkpoint'), run=('seed', 'cpu', 'tiny', 'debug'))
+               checkpoints=('save_every', 'save_every_epochs', 'keep', 'resume', 'checkpoint'), run=('seed', 'cpu', 'dist_timeout', 'tiny', 'debug'))
 
 def settings_help(cls) -> dict:
     "Help text of every field of a settings dataclass: the `# comment` on its line (a subclass's own comment wins)."
@@ -339,6 +347,15 @@ def one_line(e: BaseException) -> str:
     "An exception's message on one line."
     return '; '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
 
+MEMORY_FLAGS = ('batch_size', 'accum_freq', 'checkpointing', 'mask_ratio')   # settings that lower a step's memory
+
+def oom_advice(s) -> str:
+    "One line for a GPU out-of-memory error: the memory flags this trainer's settings `s` have, with their values."
+    have = [k for k in MEMORY_FLAGS if hasattr(s, k)]
+    tips = dict(batch_size=lambda v: f'lower --batch_size (now {v})', accum_freq=lambda v: f'raise --accum_freq (now {v})',
+                checkpointing=lambda v: f"--checkpointing block (now {v})", mask_ratio=lambda v: f'raise --mask_ratio (now {v:g})')
+    return 'out of GPU memory; ' + ', '.join(tips[k](getattr(s, k)) for k in have) + ' (--debug shows the traceback)'
+
 def make_cli(cls, run_fn: Callable, name: str | None = None, doc: str | None = None) -> Callable:
     """The trainer's program and Python entry point: `cli(**settings)` runs `run_fn(cls.make(**settings))` and returns
     its result; `cli()` / `cli(argv=[...])` reads the command line, and a known error exits with status 2 and one line."""
@@ -352,10 +369,10 @@ def make_cli(cls, run_fn: Callable, name: str | None = None, doc: str | None = N
         mod = run_fn.__module__
         if mod == '__main__': mod = getattr(getattr(sys.modules['__main__'], '__spec__', None), 'name', None) or mod   # python -m
         prog = (exe if exe.startswith('avion_') else f'python -m {mod}' if mod.startswith('avion_nb') else name)
-        debug = '--debug' in argv
+        debug, s = '--debug' in argv, None
         try:
             ns = vars(settings_parser(cls, prog, doc or cls.__doc__).parse_args(_old_bools(argv, cls)))
-            run_fn(cls.make(**ns))
+            s = cls.make(**ns); run_fn(s)
         except TrainingInterrupted as e:
             print(f'{prog}: {one_line(e)}' + ('; continue with --resume latest' if e.path else ''), file=sys.stderr); sys.exit(130)
         except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stopped at once
@@ -365,6 +382,10 @@ def make_cli(cls, run_fn: Callable, name: str | None = None, doc: str | None = N
         except KNOWN_ERRORS as e:
             if debug: raise
             print(f'{prog}: error: {one_line(e)}', file=sys.stderr); sys.exit(2)
+        except (RunFailed, FloatingPointError, torch.OutOfMemoryError) as e:    # faults: one line, status 1
+            if debug: raise
+            msg = oom_advice(s) if isinstance(e, torch.OutOfMemoryError) else one_line(e)
+            print(f'{prog}: error: {msg}', file=sys.stderr); sys.exit(1)
     cli.__name__ = cli.__qualname__ = name
     cli.__doc__ = doc or cls.__doc__
     cli.settings = cls
