@@ -4,7 +4,7 @@
 
 # %% ../nbs/30d_trainer.ipynb #eb27c3d6
 from __future__ import annotations
-import os, sys, csv, time, signal, itertools, contextlib
+import os, re, sys, csv, time, signal, itertools, contextlib
 from pathlib import Path
 from typing import Callable, Iterable
 import torch
@@ -15,6 +15,7 @@ from .core import atomic_write
 from .run_settings import *             # the trainers' one import surface: settings, CLI, errors ...
 from .checkpoints import *              # ... checkpoints and resume ...
 from .checkpoints import _ck_step
+from .decode import VideoReadError
 from .throughput import *               # ... and measurement, re-exported here (downward imports only)
 
 # %% auto #0
@@ -49,7 +50,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     bar = tqdm(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
                dynamic_ncols=True)
     summary = {}
-    interrupted, it, opened_at = False, None, None
+    interrupted, it, opened_at, mid_step = False, None, None, False
     try:
         while state.epoch < epochs and state.global_step < total:
             model.train()
@@ -62,7 +63,8 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                     # the iterator of an earlier epoch ran out (a per-epoch loader): open this epoch's
                     it, opened_at = iter(loader_fn(state.epoch, state.step_in_epoch)), (state.epoch, state.step_in_epoch)
                     continue
-                t_data = time.perf_counter()
+                t_data, mid_step = time.perf_counter(), True
+                if isinstance(batch, dict) and batch.get('n_skipped'): state.skipped = (state.skipped + list(batch.get('skipped', [])))[-1000:]
                 lr = lr_fn(state.global_step) if lr_fn is not None else None
                 if lr is not None:
                     for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
@@ -78,7 +80,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                 if after_step is not None: after_step()
                 n_skip = int(out.pop('n_skipped', 0))
                 state.n_skipped += n_skip
-                state.global_step += 1; state.step_in_epoch += 1
+                state.global_step += 1; state.step_in_epoch += 1; mid_step = False
                 t_now = time.perf_counter()
                 bs = batch_size_fn(batch) if batch_size_fn else len(next(v for v in batch.values() if torch.is_tensor(v)))
                 meter.update(t_data - t_end, t_now - t_end, bs * acc.num_processes)
@@ -103,18 +105,41 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     except KeyboardInterrupt:          # TrainingInterrupted (saved already) or a second Ctrl-C inside a step (no save)
         interrupted = True
         raise
+    except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
+        msg = _fault(e, state)
+        if msg is None: raise
+        # between steps (a worker dies while the next batch is awaited) the state is complete: save it
+        path = (checkpointer.save(state, name=f'interrupted_step_{state.global_step:08d}') if checkpointer and not mid_step
+                and acc.num_processes == 1 and state.global_step > 0 else None)
+        raise RunFailed(msg + (f'; saved a complete checkpoint in {path}' if path else '') + '; continue with --resume latest') from e
     finally:
         stop.uninstall(); bar.close()
         if csv_log is not None: csv_log.close()
         summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
-                       main_threads=torch.get_num_threads())
+                       main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
         exc = __import__('sys').exc_info()[1]
         # save at the end, and after a crash when alone (with several processes the others may be stuck in a
         # collective, so a crash there relies on the periodic checkpoints)
         if (not interrupted and checkpointer and state.global_step > 0 and not _saved_at(checkpointer, state)
-                and not isinstance(exc, FloatingPointError) and (exc is None or acc.num_processes == 1)):
+                and not isinstance(exc, (FloatingPointError, RunFailed)) and (exc is None or acc.num_processes == 1)):
             checkpointer.save(state)
     return summary
+
+_LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
+
+def _fault(e: BaseException, state: TrainState) -> str | None:
+    "One line for a fault `fit` knows (a dead loader worker, a lost process, an unreadable sample), else None."
+    msg, at = str(e), f'at step {state.global_step + 1} (epoch {state.epoch})'
+    first = one_line(msg.strip().splitlines()[0] if msg.strip() else type(e).__name__)
+    if isinstance(e, RunFailed): return None
+    if m := re.search(r'DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)', msg):
+        return f'loader worker (pid {m.group(1)}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
+    if isinstance(e, VideoReadError):            # --bad_sample raise; from a worker the message ends with the original line
+        line = re.sub(r'^[\w.]*ReadError: ', '', msg.strip().splitlines()[-1])
+        return f'unreadable training sample {at}: {line} (--bad_sample skip skips and counts such samples)'
+    if type(e).__name__ == 'DistBackendError' or any(s in msg for s in _LOST):
+        return f'lost contact with another process {at} ({first}): a node died or stalled; relaunch every node'
+    return None
 
 def _saved_at(ck: Checkpointer, state: TrainState) -> bool:
     l = ck.latest(); return l is not None and _ck_step(l) == state.global_step
