@@ -106,8 +106,9 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         interrupted = True
         raise
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
-        msg = _fault(e, state)
+        msg = _fault(e, state, _dead_workers(it))
         if msg is None: raise
+        stop._expect_worker_exits(); _shutdown(it)      # no SIGCHLD check of the dead worker in the middle of the save
         # between steps (a worker dies while the next batch is awaited) the state is complete: save it
         path = (checkpointer.save(state, name=f'interrupted_step_{state.global_step:08d}') if checkpointer and not mid_step
                 and acc.num_processes == 1 and state.global_step > 0 else None)
@@ -127,11 +128,13 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
 
 _LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
 
-def _fault(e: BaseException, state: TrainState) -> str | None:
-    "One line for a fault `fit` knows (a dead loader worker, a lost process, an unreadable sample), else None."
+def _fault(e: BaseException, state: TrainState, dead: list | None = None) -> str | None:
+    "One line for a fault `fit` knows (a dead loader worker (`dead`: their pids), a lost process, an unreadable sample), else None."
     msg, at = str(e), f'at step {state.global_step + 1} (epoch {state.epoch})'
     first = one_line(msg.strip().splitlines()[0] if msg.strip() else type(e).__name__)
     if isinstance(e, RunFailed): return None
+    if dead:                                     # whatever the main process saw (a reset pipe, a missing batch), a worker died
+        return f'loader worker (pid {", ".join(map(str, dead))}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
     if m := re.search(r'DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)', msg):
         return f'loader worker (pid {m.group(1)}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
     if isinstance(e, VideoReadError):            # --bad_sample raise; from a worker the message ends with the original line
@@ -140,6 +143,15 @@ def _fault(e: BaseException, state: TrainState) -> str | None:
     if type(e).__name__ == 'DistBackendError' or any(s in msg for s in _LOST):
         return f'lost contact with another process {at} ({first}): a node died or stalled; relaunch every node'
     return None
+
+def _dead_workers(it) -> list:
+    "PIDs of the loader iterator's worker processes that have exited (none for a single-process loader)."
+    return [w.pid for w in getattr(it, '_workers', None) or [] if w.exitcode is not None]
+
+def _shutdown(it):
+    "Stop a DataLoader iterator's remaining workers (after a fault, before the checkpoint is written)."
+    if hasattr(it, '_shutdown_workers'):
+        with contextlib.suppress(Exception): it._shutdown_workers()
 
 def _saved_at(ck: Checkpointer, state: TrainState) -> bool:
     l = ck.latest(); return l is not None and _ck_step(l) == state.global_step
