@@ -106,9 +106,10 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         interrupted = True
         raise
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
-        msg = _fault(e, state, _dead_workers(it))
+        stop._expect_worker_exits()    # from here on a dead worker is expected: PyTorch's SIGCHLD check would raise mid-wait/save
+        msg = _fault(e, state, _dead_workers(it, e))
         if msg is None: raise
-        stop._expect_worker_exits(); _shutdown(it)      # no SIGCHLD check of the dead worker in the middle of the save
+        _shutdown(it)
         # between steps (a worker dies while the next batch is awaited) the state is complete: save it
         path = (checkpointer.save(state, name=f'interrupted_step_{state.global_step:08d}') if checkpointer and not mid_step
                 and acc.num_processes == 1 and state.global_step > 0 else None)
@@ -144,9 +145,16 @@ def _fault(e: BaseException, state: TrainState, dead: list | None = None) -> str
         return f'lost contact with another process {at} ({first}): a node died or stalled; relaunch every node'
     return None
 
-def _dead_workers(it) -> list:
-    "PIDs of the loader iterator's worker processes that have exited (none for a single-process loader)."
-    return [w.pid for w in getattr(it, '_workers', None) or [] if w.exitcode is not None]
+def _dead_workers(it, e: BaseException | None = None, wait: float = 2.) -> list:
+    """PIDs of the loader iterator's worker processes that have exited (none for a single-process loader). After a
+    broken pipe (`e`, a ConnectionError or EOFError) it waits up to `wait` s: a killed worker's pipe closes before
+    the process can be reaped."""
+    ws = getattr(it, '_workers', None) or []
+    t_end = time.monotonic() + (wait if isinstance(e, (ConnectionError, EOFError)) and ws else 0)
+    while True:
+        dead = [w.pid for w in ws if w.exitcode is not None]
+        if dead or time.monotonic() >= t_end: return dead
+        time.sleep(0.05)
 
 def _shutdown(it):
     "Stop a DataLoader iterator's remaining workers (after a fault, before the checkpoint is written)."
