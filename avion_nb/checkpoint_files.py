@@ -13,7 +13,7 @@ import torch
 __all__ = ['AVION_FORMATS', 'checkpoint_safe_globals', 'load_checkpoint_file', 'split_checkpoint', 'avion_format',
            'is_avion_checkpoint']
 
-# %% ../nbs/08_checkpoint_files.ipynb #90ce4023
+# %% ../nbs/08_checkpoint_files.ipynb #1753ca36
 def checkpoint_safe_globals() -> list:
     "The data-only classes AVION/LaViLa files pickle next to the weights: `argparse.Namespace` and numpy scalars/dtypes."
     g = [argparse.Namespace, np.dtype]
@@ -23,11 +23,9 @@ def checkpoint_safe_globals() -> list:
     g += [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'bool')]
     return g
 
+# %% ../nbs/08_checkpoint_files.ipynb #10a743c2
 def load_checkpoint_file(path, *, trust: bool = False):
-    """Read a checkpoint file with `torch.load(weights_only=True)`, allowing only `checkpoint_safe_globals()` besides
-    tensors and containers (a scoped allow-list: nothing is added globally). A file that pickles anything else raises,
-    naming what it needs. `trust=True` loads with `weights_only=False` — arbitrary code in the file can run, so pass
-    it only for files you trust; it is never used as a fallback."""
+    "Read a checkpoint file with `torch.load(weights_only=True)` and the `checkpoint_safe_globals()` allow-list (`trust`: unsafe load)."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f'{p}: no such checkpoint file')
     if trust:
@@ -43,10 +41,9 @@ def load_checkpoint_file(path, *, trust: bool = False):
                          f'load it with trust=True (weights_only=False), or allow the classes with '
                          f'torch.serialization.add_safe_globals') from e
 
+# %% ../nbs/08_checkpoint_files.ipynb #d7fcd5c0
 def split_checkpoint(obj) -> tuple[dict, dict]:
-    """(state dict, metadata) of a full checkpoint (a dict with 'state_dict' / 'model' / 'module' and e.g. 'args',
-    'epoch'), or of a bare state dict. `module.` prefixes (DistributedDataParallel) are removed; `args` becomes a dict;
-    optimizer and scaler states are dropped (they are not model weights)."""
+    "(state dict, metadata) of a full checkpoint or a bare state dict; `module.` prefixes removed, `args` made a dict."
     if not isinstance(obj, dict): raise TypeError(f'expected a checkpoint dict or a state dict, got {type(obj).__name__}')
     sd, meta = obj, {}
     for k in ('state_dict', 'model', 'module'):
@@ -57,7 +54,7 @@ def split_checkpoint(obj) -> tuple[dict, dict]:
     if isinstance(meta.get('args'), argparse.Namespace): meta['args'] = vars(meta['args'])
     return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}, meta
 
-# %% ../nbs/08_checkpoint_files.ipynb #273b1d85
+# %% ../nbs/08_checkpoint_files.ipynb #164ab75b
 AVION_FORMATS = {
     'avion_clip': "AVION's CLIP dual encoder (main_lavila_pretrain / main_lavila_finetune_mir): visual.*, textual.*, logit_scale",
     'avion_cls': "AVION's EK-100 classifier (main_lavila_finetune_cls, VideoClassifier): visual.* without projection, fc_cls.*",
@@ -65,6 +62,7 @@ AVION_FORMATS = {
     'avion_videomae_cls': "AVION's fine-tuned VideoMAE classifier (main_videomae_finetune, vit_base_patch16_224): patch_embed, blocks, fc_norm, head",
 }
 
+# %% ../nbs/08_checkpoint_files.ipynb #73d91aa2
 def avion_format(state_dict: dict) -> str | None:
     "The AVION format (a key of `AVION_FORMATS`) of a state dict (`module.` prefixes removed), or None."
     k = set(state_dict)
@@ -80,9 +78,9 @@ def avion_format(state_dict: dict) -> str | None:
     if 'patch_embed.proj.weight' in k and 'fc_norm.weight' in k: return 'avion_videomae_cls'
     return None
 
+# %% ../nbs/08_checkpoint_files.ipynb #ed36cdc0
 def is_avion_checkpoint(src, *, trust: bool = False) -> bool:
-    """True if `src` (a file path, a full checkpoint dict or a state dict) holds one of `AVION_FORMATS`. Folders,
-    missing paths and non-`.pt`-like files (e.g. `.safetensors`, `.json`) are not AVION checkpoints (False)."""
+    "True if `src` (a file path, a full checkpoint dict or a state dict) holds one of `AVION_FORMATS`."
     if isinstance(src, (str, Path)):
         p = Path(src)
         if not p.is_file() or p.suffix.lower() in ('.safetensors', '.json', '.yaml', '.txt'): return False

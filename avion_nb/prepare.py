@@ -37,7 +37,7 @@ def _need_dir(p, flag: str) -> Path:
     if not p.is_dir(): raise PrepareError(f'{p}: no such folder ({flag})')
     return p
 
-# %% ../nbs/06_prepare.ipynb #9218c79c
+# %% ../nbs/06_prepare.ipynb #d7166e21
 DATASETS = ('ego4d', 'ek100', 'kinetics')
 
 def _ego4d_rows(f: Path):
@@ -47,6 +47,7 @@ def _ego4d_rows(f: Path):
         try: yield f'{r[0]}.mp4', f'{f.name}:{i}', float(r[1]), float(r[2])
         except Exception: raise PrepareError(f'{f}: entry {i} is not (video_uid, start, end, narration): {r!r:.80}') from None
 
+# %% ../nbs/06_prepare.ipynb #84cda061
 def _ek100_rows(f: Path):
     df = pd.read_csv(f)
     miss = {'video_id', 'start_timestamp', 'stop_timestamp'} - set(df.columns)
@@ -57,12 +58,14 @@ def _ek100_rows(f: Path):
         except ValueError as ex: raise PrepareError(f'{f}: row {i + 2}: {ex}') from None
         yield f'{p}/{r.video_id}.MP4', f'{f.name}:{getattr(r, "narration_id", i + 2)}', s, e
 
+# %% ../nbs/06_prepare.ipynb #ed938d18
 def _kinetics_rows(f: Path):
     for i, ln in enumerate(f.read_text().splitlines()):
         if not ln.strip(): continue
         if ' ' not in ln.strip(): raise PrepareError(f'{f}: line {i + 1} is not "<path> <label>": {ln!r:.80}')
         yield ln.strip().rsplit(' ', 1)[0], f'{f.name}:line {i + 1}', 0., float('nan')
 
+# %% ../nbs/06_prepare.ipynb #22d0156e
 def annotation_refs(dataset: str, annotations) -> pd.DataFrame:
     "One row per annotated segment: `video` (path under the raw folder), `row` (file:row), `start`, `end` (s; NaN: unknown)."
     if dataset not in DATASETS: raise PrepareError(f'--dataset must be one of {list(DATASETS)}, got {dataset!r}')
@@ -141,10 +144,9 @@ def check_summary(res: dict, show: int = 5) -> str:
     for v in res['unused'][:show]: L.append(f'  unused     {v}')
     return '\n'.join(L)
 
-# %% ../nbs/06_prepare.ipynb #86137ec3
+# %% ../nbs/06_prepare.ipynb #4cba143f
 def check(raw_dir, dataset: str, annotations, *, output_dir=None, workers: int | None = None, verbose: bool = True) -> dict:
-    """Check every video that `annotations` of `dataset` reference under `raw_dir`; write check_report.{csv,json} to
-    `output_dir` (if given). Returns dict(report=DataFrame, unused=[...], summary={...}, skip_rows=[...])."""
+    "Check every video that `annotations` of `dataset` reference under `raw_dir` (report files into `output_dir`, if given)."
     raw = _need_dir(raw_dir, '--raw_dir'); refs = annotation_refs(dataset, annotations)
     vids = sorted(refs.video.unique()); info = _pool_map(inspect_video, [raw/v for v in vids], workers, 'check', verbose)
     rep = pd.DataFrame(info); rep.insert(0, 'video', vids)
@@ -276,16 +278,34 @@ class _Progress:
         self.k += ok; self.h0 += hours; self.bar.update(round(hours, 4)); self._post()
     def close(self): self.bar.close()
 
-# %% ../nbs/06_prepare.ipynb #91058fdd
-def run(raw_dir, video_dir, plan: PrepPlan | None = None, *, shard='0/1', workers: int | None = None, verbose: bool = True) -> dict:
-    """Resize + chunk every video of shard `shard` ('i/n') under `raw_dir` into `video_dir` with `plan`; resumable.
-    Unsharded, a finished run also finalizes (writes chunking.json). Returns a summary."""
-    plan = plan or PrepPlan(); i, n = parse_shard(shard); raw = _need_dir(raw_dir, '--raw_dir'); vd = Path(video_dir)
+# %% ../nbs/06_prepare.ipynb #68fcdaa8
+def _check_plan(plan: PrepPlan) -> None:
+    "Raise PrepareError naming the flag of the first invalid setting of `plan`."
     if plan.chunk_len < 1 or int(plan.chunk_len) != plan.chunk_len: raise PrepareError(f'--chunk_len must be a whole number of seconds >= 1, got {plan.chunk_len}')
     if plan.short_side is not None and plan.short_side < 2: raise PrepareError(f'--short_side must be >= 2, got {plan.short_side}')
     if plan.preset is not None and plan.preset not in X264_PRESETS: raise PrepareError(f'--preset must be one of {list(X264_PRESETS)}, got {plan.preset!r}')
     try: plan.gop is None or gop_params(plan.gop)
     except ValueError as e: raise PrepareError(f'--gop: {e}') from None
+
+# %% ../nbs/06_prepare.ipynb #63e5ada5
+def _map_jobs(jobs: list, nw: int, record) -> None:
+    "Run `_prep_job` on every job (`nw` processes) and call `record(*result)` as each one finishes."
+    if nw <= 1:
+        for j in jobs: record(*_prep_job(j))
+    else:
+        with ProcessPoolExecutor(min(nw, max(len(jobs), 1)), mp_context=mp.get_context('fork')) as ex:
+            futs = [ex.submit(_prep_job, j) for j in jobs]
+            try:
+                for f in as_completed(futs): record(*f.result())
+            except BaseException:
+                for f in futs: f.cancel()
+                raise
+
+# %% ../nbs/06_prepare.ipynb #957f44f1
+def run(raw_dir, video_dir, plan: PrepPlan | None = None, *, shard='0/1', workers: int | None = None, verbose: bool = True) -> dict:
+    "Resize + chunk every video of shard `shard` ('i/n') under `raw_dir` into `video_dir` with `plan`; resumable."
+    plan = plan or PrepPlan(); i, n = parse_shard(shard); raw = _need_dir(raw_dir, '--raw_dir'); vd = Path(video_dir)
+    _check_plan(plan)
     table = source_table(raw); vd.mkdir(parents=True, exist_ok=True); st = _open_state(raw, vd, plan, table)
     (vd/JOURNALS).mkdir(exist_ok=True); jf = vd/JOURNALS/f'journal-{i}-of-{n}.jsonl'
     mine = shard_videos(st['videos'], i, n); done = {v for v, e in read_journals(vd).items() if e['status'] == 'done'}
@@ -303,17 +323,7 @@ def run(raw_dir, video_dir, plan: PrepPlan | None = None, *, shard='0/1', worker
         bar.update(dur / 3600, err is None)
     jobs = [(str(raw), str(vd), v['video'], kw) for v in todo]
     nw = len(os.sched_getaffinity(0)) if workers is None else workers
-    try:
-        if nw <= 1:
-            for j in jobs: record(*_prep_job(j))
-        else:
-            with ProcessPoolExecutor(min(nw, max(len(jobs), 1)), mp_context=mp.get_context('fork')) as ex:
-                futs = [ex.submit(_prep_job, j) for j in jobs]
-                try:
-                    for f in as_completed(futs): record(*f.result())
-                except BaseException:
-                    for f in futs: f.cancel()
-                    raise
+    try: _map_jobs(jobs, nw, record)
     finally: bar.close()
     summ = dict(shard=f'{i}/{n}', videos=len(mine), skipped=len(mine) - len(todo), done=len(todo) - len(failed), failed=len(failed),
                 seconds=round(time.time() - t0, 2), source_hours=sum(v['duration'] for v in todo) / 3600)
@@ -455,7 +465,7 @@ def build_parser(prog: str = 'avion_prepare') -> argparse.ArgumentParser:
     c.add_argument('--sample', type=int, default=20, help='videos whose chunks are decoded and checked (default 20)')
     return p
 
-# %% ../nbs/06_prepare.ipynb #9e8459f6
+# %% ../nbs/06_prepare.ipynb #4e4a6a4b
 def _one_line(e) -> str: return '; '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
 
 def _load_plan(a) -> PrepPlan:
@@ -465,6 +475,7 @@ def _load_plan(a) -> PrepPlan:
     try: return PrepPlan(**json.loads(f.read_text())['plan'])
     except (KeyError, TypeError, json.JSONDecodeError) as e: raise PrepareError(f'{f}: not a plan written by avion_prepare plan ({e})') from None
 
+# %% ../nbs/06_prepare.ipynb #d74ae8f4
 def main(argv: list | None = None):
     "The `avion_prepare` program (console script; also `python -m avion_nb.prepare`)."
     argv = list(sys.argv[1:] if argv is None else argv)
