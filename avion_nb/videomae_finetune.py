@@ -28,7 +28,7 @@ from .videomae import MAEClipDataset, MAEEncoder, videomae_encoder_config, peak_
 __all__ = ['AVION_VIDEOMAE', 'TINY_FINETUNE', 'videomae_finetune', 'load_videomae_encoder', 'videomae_source',
            'videomae_classifier', 'load_encoder', 'VideoMAEFinetuneSettings', 'run_videomae_finetune']
 
-# %% ../nbs/51_videomae_finetune.ipynb #5fda02c5
+# %% ../nbs/51_videomae_finetune.ipynb #041227cc
 def _encoder_of(sd: dict, cfg: dict, path) -> tuple[ViTConfig, dict]:
     cfg = {k: v for k, v in cfg.items() if k != 'eval_settings'}
     if 'encoder' in cfg.get('model', {}):                      # a pretraining checkpoint: the whole VideoMAE
@@ -44,6 +44,7 @@ def load_videomae_encoder(path) -> tuple[ViTConfig, dict]:
     sd, cfg = load_weights(path, names=('encoder.pt',))
     return _encoder_of(sd, cfg, path)
 
+# %% ../nbs/51_videomae_finetune.ipynb #814ac080
 AVION_VIDEOMAE = ('avion_videomae_pretrain', 'avion_videomae_cls')
 
 def videomae_source(path) -> dict:
@@ -76,7 +77,7 @@ def videomae_source(path) -> dict:
     ev = cfg.get('eval_settings') or dict(num_frames=enc_cfg.num_frames, img_size=enc_cfg.img_size)
     return dict(format='encoder', classifier=False, eval_settings=ev, enc_cfg=enc_cfg, enc_sd=enc_sd)
 
-# %% ../nbs/51_videomae_finetune.ipynb #731b4250
+# %% ../nbs/51_videomae_finetune.ipynb #4e5ec764
 def videomae_classifier(encoder: ViTConfig | str, num_classes: int, *, drop_path: float = 0.1, dropout: float = 0.5,
                         init_scale: float = 1e-3, attn: str | None = None, checkpointing: str | None = None,
                         arch: dict | None = None) -> VideoClassifier:
@@ -89,6 +90,7 @@ def videomae_classifier(encoder: ViTConfig | str, num_classes: int, *, drop_path
     vis = MAEEncoder(vit_config(cfg, **over), **arch) if arch else VideoViT(vit_config(cfg, **over))
     return VideoClassifier(vis, num_classes, dropout, init_std=.02, init_scale=init_scale)
 
+# %% ../nbs/51_videomae_finetune.ipynb #efe285e2
 def load_encoder(model: VideoClassifier, state_dict: dict, pe_inflation: str = 'align_corners') -> VideoClassifier:
     """Load pretrained encoder weights into `model.visual` (all keys must match; the temporal embedding is resized with
     `pe_inflation` if needed; an `MAEEncoder`'s new `fc_norm` may be missing: AVION's fine-tuning starts it fresh)."""
