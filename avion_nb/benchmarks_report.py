@@ -17,7 +17,7 @@ __all__ = ['BENCHMARKS', 'bench_root', 'load_results', 'machine_of', 'machine_li
            'finetune_table', 'demo_record', 'demo_time_md', 'demo_disk_md', 'readme_commands', 'readme_commands_md',
            'readme_summary']
 
-# %% ../nbs/79_benchmarks_report.ipynb #24f1b12e
+# %% ../nbs/79_benchmarks_report.ipynb #d2b1afba
 BENCHMARKS = {   # folder -> (command that writes it, what it reproduces)
     'decode': ('python scripts/bench_decode.py', 'Fig. 5: Fused DecodeCrop throughput'),
     'chunking': ('python scripts/bench_chunking.py', '§4.3 eq. 3: chunk length and keyframe interval'),
@@ -35,6 +35,7 @@ BENCHMARKS = {   # folder -> (command that writes it, what it reproduces)
     'docs': ('python scripts/screenshot_docs.py', 'screenshots of the docs pages'),
 }
 
+# %% ../nbs/79_benchmarks_report.ipynb #c72eb72f
 def bench_root(root=None) -> Path:
     "The `benchmarks/` folder: `root` if given, else the one of the project containing the working directory."
     if root is not None: return Path(root)
@@ -54,6 +55,7 @@ def load_results(name: str, root=None) -> list[tuple[Path, dict]]:
         except json.JSONDecodeError as e: raise ValueError(f'{p}: not valid JSON ({e})') from e
     return out
 
+# %% ../nbs/79_benchmarks_report.ipynb #ad441da3
 def machine_of(res: dict) -> dict:
     "The machine record of a result (scripts store it as 'machine' or 'machine_info')."
     m = res.get('machine') or res.get('machine_info') or {}
@@ -69,6 +71,7 @@ def machine_line(res: dict) -> str:
     vers = ', '.join(f'{k} {m[k]}' for k in ('python', 'torch', 'cuda', 'av', 'flash_attn') if m.get(k))
     return f"{m.get('time', '?')[:10]} · {m.get('host', '?')} · {m.get('cpu_count', '?')} CPU cores · {gpu} · {vers}"
 
+# %% ../nbs/79_benchmarks_report.ipynb #b860ceec
 def clean_command(cmd: str | None) -> str | None:
     """A recorded command without machine-local paths: an absolute interpreter path (a venv's `bin/python`) becomes
     `python`; any other absolute path under a machine-local root (`root`, `opt`, `tmp`, `work`, `home`, `mnt`)
@@ -81,6 +84,7 @@ def command_of(res: dict) -> str | None:
     "The command line a result was made with, if recorded (machine-local paths removed, see `clean_command`)."
     return clean_command(res.get('command') or res.get('cmd'))
 
+# %% ../nbs/79_benchmarks_report.ipynb #7e0690ff
 def show_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     "A table for display: numbers rounded, missing values as '—' (not NaN)."
     df = df.round(digits) if len(df) else df
@@ -102,13 +106,14 @@ def headline_table(root=None) -> pd.DataFrame:
                        **{x: y for x, y in v.items() if x not in ('value', 'machine', 'command', 'date')})
     return pd.DataFrame.from_dict(rows, orient='index')
 
-# %% ../nbs/79_benchmarks_report.ipynb #ba7125d6
+# %% ../nbs/79_benchmarks_report.ipynb #f6755a8a
 def bench_folders(root=None) -> list[str]:
     "The known benchmark folders, then every other folder under `benchmarks/` (sorted)."
     r = bench_root(root)
     extra = sorted(p.name for p in r.iterdir() if p.is_dir() and p.name not in BENCHMARKS and not p.name.startswith(('.', '_'))) if r.is_dir() else []
     return [*BENCHMARKS, *extra]
 
+# %% ../nbs/79_benchmarks_report.ipynb #c6c9c8da
 def inventory(root=None) -> pd.DataFrame:
     "One row per benchmark folder: what it reproduces, its files (all of them, sub-folders too), machine and command."
     rows = []
@@ -122,26 +127,27 @@ def inventory(root=None) -> pd.DataFrame:
                          machine=machine_line(main) if r and machine_of(main) else '—', command=command_of(main) or cmd or '—'))
     return pd.DataFrame(rows).set_index('folder')
 
-# %% ../nbs/79_benchmarks_report.ipynb #f2b49350
+# %% ../nbs/79_benchmarks_report.ipynb #2ed569e8
 def missing_note(name: str) -> str:
     "Markdown note for a benchmark with no committed results."
     cmd, what = BENCHMARKS.get(name, ('?', name))
     how = f'run `{cmd}`' if cmd.startswith('python') else f'they come from {cmd}'
     return f'*No results for **{name}** ({what}) yet: {how} and commit `benchmarks/{name}/`.*'
 
+# %% ../nbs/79_benchmarks_report.ipynb #487e835d
 def md_html(md: str) -> str:
     "Markdown (paragraphs, tables, headings, lists, `code`, emphasis, links) as HTML, for notes shown with `IPython.display.HTML`."
     import mistune   # nbconvert's Markdown renderer (installed with jupyterlab)
     return mistune.create_markdown(escape=True, plugins=['table', 'strikethrough'])(md).strip()
 
-
-# %% ../nbs/79_benchmarks_report.ipynb #3cd6217e
+# %% ../nbs/79_benchmarks_report.ipynb #813ca2d9
 def decode_frame(res: dict) -> pd.DataFrame:
     "The per-run rows of a `bench_decode.py` result (one per keyint x mode x procs x threads)."
     df = pd.DataFrame(res['results'])
     df['keyint'] = df['keyint'].astype(str)
     return df
 
+# %% ../nbs/79_benchmarks_report.ipynb #a407b70e
 def plot_decode(res: dict, keyints=None, threads: int = 1):
     "Fig. 5 layout: ms/clip, clips/s per process and total clips/s against the number of processes."
     import matplotlib.pyplot as plt, seaborn as sns
@@ -157,6 +163,7 @@ def plot_decode(res: dict, keyints=None, threads: int = 1):
     fig.suptitle(f"Fused DecodeCrop, {s.get('width')}x{s.get('height')} chunks, {s.get('frames')} frames, {s.get('crop')}", fontsize=13)
     fig.tight_layout(); return fig
 
+# %% ../nbs/79_benchmarks_report.ipynb #10f270a4
 def decode_summary(res: dict) -> pd.DataFrame:
     "Single-process table: clips/s (wall), clips per CPU-second and frames decoded per clip, per keyint x mode."
     df = decode_frame(res); df = df[(df.procs == 1) & (df.threads == 1)]
@@ -164,7 +171,7 @@ def decode_summary(res: dict) -> pd.DataFrame:
     t[('MiB / chunk', '')] = df.groupby('keyint', sort=False).file_mb.first()
     return t
 
-# %% ../nbs/79_benchmarks_report.ipynb #fe0e6cfa
+# %% ../nbs/79_benchmarks_report.ipynb #aa3c2eeb
 def decoder_rows(res: dict) -> list[dict]:
     "One dict per chunk x reader of a `bench_decoders.py` result (older files keep the readers beside `gop`)."
     out = []
@@ -174,6 +181,7 @@ def decoder_rows(res: dict) -> list[dict]:
                 for k, v in rd.items() if 'cpu_ms_per_clip' in v]
     return out
 
+# %% ../nbs/79_benchmarks_report.ipynb #76a64da6
 def decoder_table(res: dict) -> pd.DataFrame:
     "CPU ms per clip (best of the repetitions), one row per chunk, one column per reader in the run's order."
     df = pd.DataFrame(decoder_rows(res))
@@ -203,7 +211,7 @@ def chunking_tables(res: dict) -> dict:
     dec = pd.DataFrame(res.get('decode', {})).T
     return dict(plan=plan, sweep=sweep, decode=dec)
 
-# %% ../nbs/79_benchmarks_report.ipynb #5ddf3abf
+# %% ../nbs/79_benchmarks_report.ipynb #589efdd8
 def model_table(res: dict) -> pd.DataFrame:
     "One row per variant of a `bench_model.py` result: batch, videos/s, MB/video, max batch (exact or estimate), MFU, status."
     rows = []
@@ -216,6 +224,7 @@ def model_table(res: dict) -> pd.DataFrame:
                          status=r.get('status')))
     return pd.DataFrame(rows).set_index('variant') if rows else pd.DataFrame()
 
+# %% ../nbs/79_benchmarks_report.ipynb #6dbbad15
 def plot_model(res: dict):
     "Fig. 3 (memory breakdown) and Fig. 4 (ViT-B vs TSF-B: max batch and videos/s) from a `bench_model.py` result."
     import matplotlib.pyplot as plt
@@ -235,7 +244,7 @@ def plot_model(res: dict):
     axs[1].set_title('Fig. 4: max batch'); axs[2].set_title('Fig. 4: throughput'); axs[2].legend(fontsize=10)
     fig.tight_layout(); return fig
 
-# %% ../nbs/79_benchmarks_report.ipynb #ac7cabf3
+# %% ../nbs/79_benchmarks_report.ipynb #756f836f
 def loader_frame(res: dict) -> pd.DataFrame:
     "Runs of a `bench_loader.py` result (`runs` or `results` rows): workers, clips/s and the reader/mode of each run."
     df = pd.DataFrame(res.get('runs') or res.get('results') or [])
@@ -245,6 +254,7 @@ def loader_frame(res: dict) -> pd.DataFrame:
         df['reader'] = df[keys].astype(str).agg(', '.join, axis=1) if keys else 'loader'
     return df
 
+# %% ../nbs/79_benchmarks_report.ipynb #7c180b21
 def plot_loader(res: dict, ax=None):
     "Clips/s against data-loader workers, one line per reader (fused vs decode-then-crop, or the modes measured)."
     import matplotlib.pyplot as plt, seaborn as sns
@@ -256,9 +266,10 @@ def plot_loader(res: dict, ax=None):
            f"{s.get('frames', s.get('num_frames'))}x{s.get('size', s.get('img_size'))}², chunk_len={s.get('chunk_len')}")
     ax.set_xticks(sorted(df.workers.unique())); return ax
 
-# %% ../nbs/79_benchmarks_report.ipynb #c495d8d8
+# %% ../nbs/79_benchmarks_report.ipynb #230cd6c4
 _STEP_KEYS = ('data_wait_s', 'step_s', 'videos_per_s')
 
+# %% ../nbs/79_benchmarks_report.ipynb #feb6ab3c
 def find_records(obj, keys=_STEP_KEYS) -> list[dict]:
     "All dicts nested anywhere in `obj` (a parsed JSON) that hold at least two of `keys`, in document order."
     out = []
@@ -271,6 +282,7 @@ def find_records(obj, keys=_STEP_KEYS) -> list[dict]:
     walk(obj, '')
     return out
 
+# %% ../nbs/79_benchmarks_report.ipynb #bab9ad5f
 def record_label(file: str, rec: dict) -> str:
     """A readable, unique label for a record: the file's stem, then its name (`name`, `variant` or `tag` field, else
     the last key of its path, e.g. `fused` for `/runs/fused`) and its worker count if recorded."""
@@ -281,6 +293,7 @@ def record_label(file: str, rec: dict) -> str:
     w = f", {rec['workers']} workers" if rec.get('workers') is not None else ''
     return f'{Path(file).stem} · {key}{w}'
 
+# %% ../nbs/79_benchmarks_report.ipynb #b4a9d55f
 def table4(results: list[tuple[Path, dict]]) -> pd.DataFrame:
     "Table-4 style rows (label, data wait, step time, videos/s + the configuration fields) from loaded results."
     rows = []
@@ -293,6 +306,7 @@ def table4(results: list[tuple[Path, dict]]) -> pd.DataFrame:
         dup = df.label.duplicated(keep=False); df.loc[dup, 'label'] = df.label[dup] + ' (' + df.record[dup] + ')'
     return df.set_index('label') if len(df) else df
 
+# %% ../nbs/79_benchmarks_report.ipynb #6688a7d8
 def plot_table4(t: pd.DataFrame, title: str):
     "Bars of step time with its data wait, and videos/s, one row per record of `table4`."
     import matplotlib.pyplot as plt
@@ -322,12 +336,13 @@ def finetune_table(res: dict) -> pd.DataFrame:
                          epochs=fin.get('epoch'), **{m: fin[m] for m in keep}))
     return pd.DataFrame(rows).set_index(['task', 'start']) if rows else pd.DataFrame()
 
-# %% ../nbs/79_benchmarks_report.ipynb #6235e48d
+# %% ../nbs/79_benchmarks_report.ipynb #39723218
 def demo_record(root=None) -> dict | None:
     "The committed demo run, `benchmarks/demo/demo.json` (None if absent)."
     f = bench_root(root)/'demo'/'demo.json'
     return json.loads(f.read_text()) if f.exists() else None
 
+# %% ../nbs/79_benchmarks_report.ipynb #eb1b5358
 def demo_time_md(root=None) -> str:
     "One sentence quoting the recorded demo time with its conditions (from `benchmarks/demo/demo.json`)."
     r = demo_record(root)
@@ -343,6 +358,7 @@ def demo_time_md(root=None) -> str:
             f"chunking {r.get('chunk_s', 0):.0f} s, the rest training and evaluation), after the install ({cond}); "
             f"held-out average mAP {r['before']['mAP_avg']:.1f} → {r['after']['mAP_avg']:.1f}. Source: `benchmarks/demo/demo.json`.")
 
+# %% ../nbs/79_benchmarks_report.ipynb #a23e72f2
 def demo_disk_md(root=None) -> str:
     "The disk use of the demo's data and run folders, from `benchmarks/demo/demo.json` (`disk_mb`), as a sentence."
     r = demo_record(root) or {}
@@ -351,12 +367,13 @@ def demo_disk_md(root=None) -> str:
     return (f"`data/avion_synth/` (videos, annotations and the chunked copies) takes **{d['data']:.0f} MB** and `runs/demo/` "
             f"(checkpoints, logs, pretrained.pt) **{d['run']:.0f} MB** (recorded by the demo in `benchmarks/demo/demo.json`).")
 
-# %% ../nbs/79_benchmarks_report.ipynb #rdmcmd01
+# %% ../nbs/79_benchmarks_report.ipynb #e1535b68
 def readme_commands(root=None) -> dict | None:
     "The timed fresh-clone runs of the README's two commands, `benchmarks/demo/readme_commands.json` (None if absent)."
     f = bench_root(root)/'demo'/'readme_commands.json'
     return json.loads(f.read_text()) if f.exists() else None
 
+# %% ../nbs/79_benchmarks_report.ipynb #0a118c3f
 def readme_commands_md(root=None) -> str:
     "The README commands' fresh-clone times with their conditions, as markdown: a sentence and a table."
     r = readme_commands(root)
@@ -387,4 +404,3 @@ def readme_summary(name: str, root=None, n_lines: int = 6, demote: int = 3) -> s
         n += bool(l.strip())
         out.append(re.sub(r'^(#{1,6})(?=\s)', lambda m: '#' * min(6, len(m.group(1)) + demote), l))
     return '\n'.join(out).strip()
-

@@ -23,9 +23,9 @@ from .train_parts import (ClipSettings, ClassifierSettings, build_classifier, cl
                                   PE_INFLATION_CHOICES)
 
 # %% auto #0
-__all__ = ['finetune_cls', 'FinetuneCLSSettings', 'run_finetune_cls', 'use_action_order']
+__all__ = ['finetune_cls', 'FinetuneCLSSettings', 'use_action_order', 'run_finetune_cls']
 
-# %% ../nbs/41_finetune_cls.ipynb #b2ea6d55
+# %% ../nbs/41_finetune_cls.ipynb #22951af4
 @dataclass
 class FinetuneCLSSettings(ClipSettings, ClassifierSettings):
     "Fine-tune the video tower of a pretrained video-text model for EK-100 action classification (AVION appendix B.3)."
@@ -48,6 +48,63 @@ class FinetuneCLSSettings(ClipSettings, ClassifierSettings):
     CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('validation', 'none'), pe_inflation=PE_INFLATION_CHOICES)
     TINY: ClassVar[dict] = dict(ClipSettings.TINY, pretrained='none', num_frames=4, drop_path=0., eval_every=1)
 
+# %% ../nbs/41_finetune_cls.ipynb #058b4de7
+def _cls_data(s: FinetuneCLSSettings, pre) -> tuple:
+    "Data step: (train split, validation split or None, the action order of `pre`'s classifier: 'numeric' or 'lavila')."
+    train_ds, eval_ds = make_cls_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
+                                      img_size=s.img_size, rrc_scale=s.rrc_scale, flip_p=s.flip_p, fused=s.fused,
+                                      bad_sample=s.bad_sample, seed=s.seed, video_dir=s.video_dir or None)
+    order = (pre[1].get('action_order') if pre is not None else None) or 'numeric'
+    if order != 'numeric': use_action_order(train_ds, eval_ds, order)     # an AVION classifier's outputs: LaViLa's order
+    return train_ds, eval_ds, order
+
+# %% ../nbs/41_finetune_cls.ipynb #de4cfa22
+def use_action_order(train_ds, eval_ds=None, order: str = 'lavila') -> None:
+    """Relabel EK-100 CLS datasets (in place) with the action vocabulary of AVION's/LaViLa's classifiers: the (verb, noun)
+    pairs of EPIC_100_train.csv and EPIC_100_validation.csv sorted as 'verb:noun' strings (`avion_nb.interop.avion_action_vocab`)."""
+    import pandas as pd
+    from avion_nb.datasets import ActionVocab
+    from avion_nb.metrics import build_action_vocab
+    tr_csv = Path(train_ds.table.source); dfs = [pd.read_csv(tr_csv)]
+    if (tr_csv.parent/'EPIC_100_validation.csv').exists(): dfs.append(pd.read_csv(tr_csv.parent/'EPIC_100_validation.csv'))
+    vocab = ActionVocab(build_action_vocab(*dfs, order=order), f'{order} order of {tr_csv.parent}')
+    for ds in (train_ds, eval_ds):
+        if ds is None: continue
+        ds.vocab, ds.num_classes = vocab, len(vocab)
+        ds.table.labels['action'] = vocab.encode(ds.table.labels['verb'], ds.table.labels['noun'])
+
+# %% ../nbs/41_finetune_cls.ipynb #2ca89dc3
+def _cls_model(s: FinetuneCLSSettings, pre, applied: dict, A: int, order: str) -> tuple:
+    "Model step: (classifier with `A` outputs at `s.num_frames`, its config, load info, the run's config)."
+    model, mcfg, info = build_classifier(s.pretrained, A, dropout=s.dropout, num_frames=s.num_frames, img_size=s.img_size,
+                                         vision=s.vision, text=s.text, embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn,
+                                         checkpointing=s.checkpointing, drop_path=s.drop_path, pe_inflation=s.pe_inflation, state=pre)
+    run_cfg = dict(settings_dict(s), pe_inflation=info['pe_inflation'], pretrained_format=info['format'], action_order=order,
+                   eval_settings_from_pretrained=applied)
+    return model, mcfg, info, run_cfg
+
+# %% ../nbs/41_finetune_cls.ipynb #25620c70
+def _cls_step_fn(acc, s: FinetuneCLSSettings, model, state, A: int):
+    "Step function for `fit`: one mixup + soft-target cross-entropy step, augmentation seeded per step."
+    aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, seed=s.seed + acc.process_index)   # the flip is done at decode
+
+    def step_fn(b):
+        check_batch(acc, b)
+        b = to_device(b, acc.device, non_blocking=True)
+        aug.generator.manual_seed(step_seed(s.seed, acc.process_index, state.global_step))   # exact resume
+        out = classify_step(acc, model, aug(b['video']), b['label'], s, A, state.global_step)
+        return dict(out, n_skipped=b.get('n_skipped', 0))
+    return step_fn
+
+# %% ../nbs/41_finetune_cls.ipynb #e5693721
+def _cls_eval_fn(acc, s: FinetuneCLSSettings, model, eval_ds, out: Path, state, evals: dict):
+    "Evaluation step: `fit`'s `eval_fn` (EK-100 verb/noun/action accuracy to `<name>.json` and `evals`), None without data."
+    evaluate = lambda: evaluate_classification(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
+                                               aug=GPUAugment(train=False), progress=s.progress)
+    return (make_eval_fn(acc, out, evaluate, state, evals, show=('verb_top1', 'noun_top1', 'action_top'))
+            if eval_ds is not None else None)
+
+# %% ../nbs/41_finetune_cls.ipynb #99ae1e85
 def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_dir=None, /, **kw) -> dict:
     """EK-100 action-classification fine-tuning with `FinetuneCLSSettings` (or `data_root`, `output_dir` and keyword
     settings); returns summary, evaluations and history."""
@@ -57,17 +114,9 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     if s.evaluate and pre[1].get('task') != 'ek100_cls':
         raise UsageError(f'--evaluate: --pretrained {s.pretrained} is not an action classifier (a video-text model has no action head)')
     acc, mp = start_run(s)
-    train_ds, eval_ds = make_cls_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
-                                      img_size=s.img_size, rrc_scale=s.rrc_scale, flip_p=s.flip_p, fused=s.fused,
-                                      bad_sample=s.bad_sample, seed=s.seed, video_dir=s.video_dir or None)
-    order = (pre[1].get('action_order') if pre is not None else None) or 'numeric'
-    if order != 'numeric': use_action_order(train_ds, eval_ds, order)     # an AVION classifier's outputs: LaViLa's order
+    train_ds, eval_ds, order = _cls_data(s, pre)
     A = len(train_ds.vocab)
-    model, mcfg, info = build_classifier(s.pretrained, A, dropout=s.dropout, num_frames=s.num_frames, img_size=s.img_size,
-                                         vision=s.vision, text=s.text, embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn,
-                                         checkpointing=s.checkpointing, drop_path=s.drop_path, pe_inflation=s.pe_inflation, state=pre)
-    run_cfg = dict(settings_dict(s), pe_inflation=info['pe_inflation'], pretrained_format=info['format'], action_order=order,
-                   eval_settings_from_pretrained=applied)
+    model, mcfg, info, run_cfg = _cls_model(s, pre, applied, A, order)
     if s.evaluate: return _evaluate_pretrained(acc, s, model, mcfg, info, run_cfg, eval_ds)
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
@@ -76,20 +125,9 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
     if s.compile: model = compile_model(model)
-    aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, seed=s.seed + acc.process_index)   # the flip is done at decode
-
-    def step_fn(b):
-        check_batch(acc, b)
-        b = to_device(b, acc.device, non_blocking=True)
-        aug.generator.manual_seed(step_seed(s.seed, acc.process_index, state.global_step))   # exact resume
-        out = classify_step(acc, model, aug(b['video']), b['label'], s, A, state.global_step)
-        return dict(out, n_skipped=b.get('n_skipped', 0))
-
+    step_fn = _cls_step_fn(acc, s, model, state, A)
     evals = {}
-    evaluate = lambda: evaluate_classification(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
-                                               aug=GPUAugment(train=False), progress=s.progress)
-    eval_fn = (make_eval_fn(acc, out, evaluate, state, evals, show=('verb_top1', 'noun_top1', 'action_top'))
-               if eval_ds is not None else None)
+    eval_fn = _cls_eval_fn(acc, s, model, eval_ds, out, state, evals)
     if s.eval_first and eval_fn and state.global_step == 0: eval_fn(0, 'eval_untrained')
     fpv = measure_train_flops(acc, raw, torch.zeros(1, 3, s.num_frames, s.img_size, s.img_size, device=acc.device))
     peak = s.peak_tflops * 1e12 if s.peak_tflops else peak_flops(acc.device)
@@ -107,20 +145,7 @@ def run_finetune_cls(settings: FinetuneCLSSettings | str | None = None, output_d
     finish_run(acc, raw, mcfg, out, summary, train_data=train_ds)
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)
 
-def use_action_order(train_ds, eval_ds=None, order: str = 'lavila') -> None:
-    """Relabel EK-100 CLS datasets (in place) with the action vocabulary of AVION's/LaViLa's classifiers: the (verb, noun)
-    pairs of EPIC_100_train.csv and EPIC_100_validation.csv sorted as 'verb:noun' strings (`avion_nb.interop.avion_action_vocab`)."""
-    import pandas as pd
-    from avion_nb.datasets import ActionVocab
-    from avion_nb.metrics import build_action_vocab
-    tr_csv = Path(train_ds.table.source); dfs = [pd.read_csv(tr_csv)]
-    if (tr_csv.parent/'EPIC_100_validation.csv').exists(): dfs.append(pd.read_csv(tr_csv.parent/'EPIC_100_validation.csv'))
-    vocab = ActionVocab(build_action_vocab(*dfs, order=order), f'{order} order of {tr_csv.parent}')
-    for ds in (train_ds, eval_ds):
-        if ds is None: continue
-        ds.vocab, ds.num_classes = vocab, len(vocab)
-        ds.table.labels['action'] = vocab.encode(ds.table.labels['verb'], ds.table.labels['noun'])
-
+# %% ../nbs/41_finetune_cls.ipynb #b4a17d7c
 def _evaluate_pretrained(acc, s: FinetuneCLSSettings, model, mcfg: dict, info: dict, run_cfg: dict, eval_ds) -> dict:
     "`--evaluate`: EK-100 action classification of the `--pretrained` classifier as it is (eval_pretrained.json, config.json, summary.json)."
     if eval_ds is None: raise UsageError('--evaluate needs an evaluation split (--eval_data validation)')

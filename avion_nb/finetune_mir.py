@@ -32,7 +32,7 @@ def mir_loss_fn(margin: float = 0.2, pos_threshold: float = 1.0):
     mm = MaxMarginRankingLoss(margin=margin, pos_threshold=pos_threshold)
     return lambda v, t, scale, R: dict(loss=mm(v, t, R))
 
-# %% ../nbs/40_finetune_mir.ipynb #a96f9abb
+# %% ../nbs/40_finetune_mir.ipynb #0d19f886
 @dataclass
 class FinetuneMIRSettings(ClipSettings):
     "EK-100 multi-instance retrieval fine-tuning of a pretrained video-text model (AVION §5.3, appendix B.2)."
@@ -54,32 +54,29 @@ class FinetuneMIRSettings(ClipSettings):
     CHOICES: ClassVar[dict] = dict(ClipSettings.CHOICES, eval_data=('ek100_mir', 'none'), pe_inflation=PE_INFLATION_CHOICES)
     TINY: ClassVar[dict] = dict(ClipSettings.TINY, pretrained='none', num_frames=4, drop_path=0.)
 
-def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_dir=None, /, **kw) -> dict:
-    """EK-100 MIR fine-tuning with `FinetuneMIRSettings` (or `data_root`, `output_dir` and keyword settings); returns
-    summary, evaluations and history."""
-    s = FinetuneMIRSettings.of(settings, output_dir, **kw)
-    out = Path(s.output_dir)
-    s, pre, applied = pretrained_setup(s, 'the model to evaluate')
-    acc, mp = start_run(s)
+# %% ../nbs/40_finetune_mir.ipynb #0976a203
+def _mir_model(s: FinetuneMIRSettings, pre, applied: dict) -> tuple:
+    "Model step: (dual encoder at `s.num_frames`, its config tagged `ek100_mir`, load info, the run's config)."
     model, mcfg, info = init_video_clip(s.pretrained, num_frames=s.num_frames, img_size=s.img_size, vision=s.vision, text=s.text,
                                         embed_dim=s.embed_dim, tsf=s.tsf, attn=s.attn, checkpointing=s.checkpointing, drop_path=s.drop_path,
                                         pe_inflation=s.pe_inflation, state=pre)
     mcfg = dict(mcfg, task='ek100_mir')
     run_cfg = dict(settings_dict(s), pe_inflation=info['pe_inflation'], pretrained_format=info['format'],
                    eval_settings_from_pretrained=applied)
-    if s.evaluate: return _evaluate_pretrained(acc, s, model, mcfg, info, run_cfg)
-    model.logit_scale.requires_grad_(False)          # the max-margin loss does not use the temperature
+    return model, mcfg, info, run_cfg
+
+# %% ../nbs/40_finetune_mir.ipynb #86e3ef16
+def _mir_data(s: FinetuneMIRSettings, mcfg: dict) -> tuple:
+    "Data step: (train split, test split or None, the train relevancy matrix as a tensor sharing its memory)."
     train_ds, eval_ds = make_mir_data(s.data_root, eval_data=s.eval_data, chunk_len=s.chunk_len, num_frames=s.num_frames,
                                       img_size=mcfg['img_size'], rrc_scale=s.rrc_scale, flip_p=0.0, fused=s.fused,
                                       bad_sample=s.bad_sample, seed=s.seed, video_dir=s.video_dir or None)
     relevancy = torch.from_numpy(np.asarray(train_ds.relevancy))      # no copy; batch_relevancy casts the sub-matrix
-    loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
-                                    worker_threads=s.worker_threads, seed=s.seed)
-    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
-    model, opt, state, ck = setup_training(acc, model, opt, out, run_cfg, mcfg, resume=s.resume, keep=s.keep,
-                                           checkpoint=s.checkpoint)
-    raw = acc.unwrap_model(model)
-    if s.compile: model = compile_model(model)
+    return train_ds, eval_ds, relevancy
+
+# %% ../nbs/40_finetune_mir.ipynb #5919b2f2
+def _mir_step_fn(acc, s: FinetuneMIRSettings, model, state, relevancy):
+    "Step function for `fit`: one max-margin contrastive step on a batch, with its relevancy and a per-step augmentation seed."
     aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, flip_p=s.flip_p, seed=s.seed + acc.process_index)
     loss_fn = mir_loss_fn(s.margin, s.pos_threshold)
 
@@ -90,11 +87,37 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
         aug.generator.manual_seed(step_seed(s.seed, acc.process_index, state.global_step))  # exact resume
         out = contrastive_step(acc, model, loss_fn, aug(b['video']), b['text'], s.accum_freq, extra=[R])
         return dict(out, n_skipped=b.get('n_skipped', 0))
+    return step_fn
 
-    evals = {}
+# %% ../nbs/40_finetune_mir.ipynb #70b8192f
+def _mir_eval_fn(acc, s: FinetuneMIRSettings, model, eval_ds, out: Path, state, evals: dict):
+    "Evaluation step: `fit`'s `eval_fn` (EK-100 MIR mAP/nDCG to `<name>.json` and `evals`), None without a test split."
     evaluate = lambda: evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
                                     aug=GPUAugment(train=False), progress=s.progress)
-    eval_fn = make_eval_fn(acc, out, evaluate, state, evals) if eval_ds is not None else None
+    return make_eval_fn(acc, out, evaluate, state, evals) if eval_ds is not None else None
+
+# %% ../nbs/40_finetune_mir.ipynb #161f20b0
+def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_dir=None, /, **kw) -> dict:
+    """EK-100 MIR fine-tuning with `FinetuneMIRSettings` (or `data_root`, `output_dir` and keyword settings); returns
+    summary, evaluations and history."""
+    s = FinetuneMIRSettings.of(settings, output_dir, **kw)
+    out = Path(s.output_dir)
+    s, pre, applied = pretrained_setup(s, 'the model to evaluate')
+    acc, mp = start_run(s)
+    model, mcfg, info, run_cfg = _mir_model(s, pre, applied)
+    if s.evaluate: return _evaluate_pretrained(acc, s, model, mcfg, info, run_cfg)
+    model.logit_scale.requires_grad_(False)          # the max-margin loss does not use the temperature
+    train_ds, eval_ds, relevancy = _mir_data(s, mcfg)
+    loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
+                                    worker_threads=s.worker_threads, seed=s.seed)
+    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
+    model, opt, state, ck = setup_training(acc, model, opt, out, run_cfg, mcfg, resume=s.resume, keep=s.keep,
+                                           checkpoint=s.checkpoint)
+    raw = acc.unwrap_model(model)
+    if s.compile: model = compile_model(model)
+    step_fn = _mir_step_fn(acc, s, model, state, relevancy)
+    evals = {}
+    eval_fn = _mir_eval_fn(acc, s, model, eval_ds, out, state, evals)
     if s.eval_first and eval_fn and state.global_step == 0: eval_fn(0, 'eval_untrained')
     fpv = measure_train_flops(acc, raw, torch.zeros(1, 3, s.num_frames, mcfg['img_size'], mcfg['img_size'], device=acc.device),
                               torch.zeros(1, 77, dtype=torch.long, device=acc.device))
@@ -113,6 +136,7 @@ def run_finetune_mir(settings: FinetuneMIRSettings | str | None = None, output_d
     finish_run(acc, raw, mcfg, out, summary)
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)
 
+# %% ../nbs/40_finetune_mir.ipynb #c18b55f3
 def _evaluate_pretrained(acc, s: FinetuneMIRSettings, model, mcfg: dict, info: dict, run_cfg: dict) -> dict:
     "`--evaluate`: EK-100 MIR of the `--pretrained` model as it is (eval_pretrained.json, config.json, summary.json)."
     if s.eval_data == 'none': raise UsageError("--evaluate needs an evaluation split (--eval_data ek100_mir)")

@@ -28,7 +28,7 @@ from .videomae import MAEClipDataset, MAEEncoder, videomae_encoder_config, peak_
 __all__ = ['AVION_VIDEOMAE', 'TINY_FINETUNE', 'videomae_finetune', 'load_videomae_encoder', 'videomae_source',
            'videomae_classifier', 'load_encoder', 'VideoMAEFinetuneSettings', 'run_videomae_finetune']
 
-# %% ../nbs/51_videomae_finetune.ipynb #5fda02c5
+# %% ../nbs/51_videomae_finetune.ipynb #041227cc
 def _encoder_of(sd: dict, cfg: dict, path) -> tuple[ViTConfig, dict]:
     cfg = {k: v for k, v in cfg.items() if k != 'eval_settings'}
     if 'encoder' in cfg.get('model', {}):                      # a pretraining checkpoint: the whole VideoMAE
@@ -44,6 +44,7 @@ def load_videomae_encoder(path) -> tuple[ViTConfig, dict]:
     sd, cfg = load_weights(path, names=('encoder.pt',))
     return _encoder_of(sd, cfg, path)
 
+# %% ../nbs/51_videomae_finetune.ipynb #814ac080
 AVION_VIDEOMAE = ('avion_videomae_pretrain', 'avion_videomae_cls')
 
 def videomae_source(path) -> dict:
@@ -76,7 +77,7 @@ def videomae_source(path) -> dict:
     ev = cfg.get('eval_settings') or dict(num_frames=enc_cfg.num_frames, img_size=enc_cfg.img_size)
     return dict(format='encoder', classifier=False, eval_settings=ev, enc_cfg=enc_cfg, enc_sd=enc_sd)
 
-# %% ../nbs/51_videomae_finetune.ipynb #731b4250
+# %% ../nbs/51_videomae_finetune.ipynb #4e5ec764
 def videomae_classifier(encoder: ViTConfig | str, num_classes: int, *, drop_path: float = 0.1, dropout: float = 0.5,
                         init_scale: float = 1e-3, attn: str | None = None, checkpointing: str | None = None,
                         arch: dict | None = None) -> VideoClassifier:
@@ -89,6 +90,7 @@ def videomae_classifier(encoder: ViTConfig | str, num_classes: int, *, drop_path
     vis = MAEEncoder(vit_config(cfg, **over), **arch) if arch else VideoViT(vit_config(cfg, **over))
     return VideoClassifier(vis, num_classes, dropout, init_std=.02, init_scale=init_scale)
 
+# %% ../nbs/51_videomae_finetune.ipynb #efe285e2
 def load_encoder(model: VideoClassifier, state_dict: dict, pe_inflation: str = 'align_corners') -> VideoClassifier:
     """Load pretrained encoder weights into `model.visual` (all keys must match; the temporal embedding is resized with
     `pe_inflation` if needed; an `MAEEncoder`'s new `fc_norm` may be missing: AVION's fine-tuning starts it fresh)."""
@@ -102,7 +104,7 @@ def load_encoder(model: VideoClassifier, state_dict: dict, pe_inflation: str = '
     if missing or unexpected: raise ValueError(f'pretrained encoder does not match: missing {missing}, unexpected {unexpected}')
     return model
 
-# %% ../nbs/51_videomae_finetune.ipynb #e9e89d91
+# %% ../nbs/51_videomae_finetune.ipynb #41a410e7
 @dataclass
 class VideoMAEFinetuneSettings(ClassifierSettings):
     "Fine-tune a VideoMAE-pretrained encoder (or train from scratch) for Kinetics-style classification; reports top-1/top-5."
@@ -140,10 +142,9 @@ class VideoMAEFinetuneSettings(ClassifierSettings):
 
 TINY_FINETUNE = VideoMAEFinetuneSettings.TINY
 
-def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None, output_dir=None, /, **kw) -> dict:
-    "VideoMAE fine-tuning with `VideoMAEFinetuneSettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
-    s = VideoMAEFinetuneSettings.of(settings, output_dir, **kw)
-    out = Path(s.output_dir)
+# %% ../nbs/51_videomae_finetune.ipynb #967b52bf
+def _vmae_source(s: VideoMAEFinetuneSettings) -> tuple:
+    "(settings with the checkpoint's evaluation settings applied, `videomae_source` of `--pretrained` or None, those applied)."
     src = None if (s.pretrained in NO_PRETRAINED or not s.pretrained) else videomae_source(s.pretrained)
     applied = {}
     if src is not None:   # the checkpoint's evaluation settings fill in what was not given (fine-tuning: only the crop size)
@@ -153,7 +154,11 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
         if s.evaluate and not src['classifier']:
             raise UsageError(f'--evaluate: --pretrained {s.pretrained} is a pretrained encoder, not a classifier (no head to evaluate)')
     elif s.evaluate: raise UsageError('--evaluate needs --pretrained: the classifier to evaluate')
-    acc, mp = start_run(s)
+    return s, src, applied
+
+# %% ../nbs/51_videomae_finetune.ipynb #030ff5af
+def _vmae_encoder(s: VideoMAEFinetuneSettings, src: dict | None) -> tuple:
+    "Encoder step: (encoder ViTConfig, encoder state dict or None, head state dict or None, MAEEncoder options or None, pe)."
     enc_sd, head_sd, arch = None, None, None
     pe = 'none' if src is not None and src['format'] in AVION_VIDEOMAE else ('align_corners' if s.pe_inflation == 'auto' else s.pe_inflation)
     if src is None:
@@ -171,12 +176,21 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
         enc_cfg = vit_config(ViTConfig(**c['encoder']), num_frames=s.num_frames, img_size=s.img_size)
         enc_sd = {k[7:]: v for k, v in src['sd'].items() if k.startswith('visual.')}
         head_sd = {k[5:]: v for k, v in src['sd'].items() if k.startswith('head.')}
+    return enc_cfg, enc_sd, head_sd, arch, pe
+
+# %% ../nbs/51_videomae_finetune.ipynb #0e8a3bde
+def _vmae_data(s: VideoMAEFinetuneSettings) -> tuple:
+    "Data step: (train `MAEClipDataset`, evaluation `MAEClipDataset`)."
     kw = dict(video_dir=s.video_dir or None, chunk_len=s.chunk_len, num_frames=s.num_frames, stride=s.sample_stride,
               size=s.img_size, fused=s.fused, seed=s.seed)
     tr = MAEClipDataset.kinetics(s.data_root, s.train_split, train=True, rrc_scale=s.rrc_scale, flip_p=s.flip_p,
                                  bad_sample=s.bad_sample, **kw)
     va = MAEClipDataset.kinetics(s.data_root, s.val_split, train=False, bad_sample='raise', **kw)
-    C = tr.num_classes
+    return tr, va
+
+# %% ../nbs/51_videomae_finetune.ipynb #da36b082
+def _vmae_model(s: VideoMAEFinetuneSettings, src, C: int, enc_cfg, enc_sd, head_sd, arch, pe: str) -> tuple:
+    "Model step: (classifier with `C` outputs and the pretrained weights loaded, its model config)."
     if head_sd is not None and src['num_classes'] != C:
         raise UsageError(f'--pretrained {s.pretrained}: its head has {src["num_classes"]} classes, the data has {C}')
     model = videomae_classifier(enc_cfg, C, drop_path=s.drop_path, dropout=s.dropout, init_scale=s.init_scale, attn=s.attn,
@@ -184,17 +198,44 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
     if enc_sd is not None: load_encoder(model, enc_sd, pe)
     if head_sd is not None: model.head.load_state_dict(head_sd)
     cfg = dict(encoder=asdict(enc_cfg), num_classes=C, **({'encoder_arch': arch} if arch else {}))
+    return model, cfg
+
+# %% ../nbs/51_videomae_finetune.ipynb #580b2f34
+def _vmae_evaluate(acc, s: VideoMAEFinetuneSettings, model, va, run_cfg: dict, cfg: dict, norm, out: Path) -> dict:
+    "`--evaluate`: top-1/top-5 of the `--pretrained` classifier as it is (eval_pretrained.json, config.json, summary.json)."
+    save_run_config(acc, out, dict(run_cfg, model=cfg, eval_settings=eval_settings_of(run_cfg)))
+    r = evaluate_classification(acc, acc.prepare(model), va, batch_size=s.eval_batch_size, num_workers=s.workers, aug=norm,
+                                progress=s.progress)
+    r.update(pretrained=s.pretrained, num_frames=s.num_frames, img_size=s.img_size, sample_stride=s.sample_stride)
+    if acc.is_main_process: save_json(r, out/'eval_pretrained.json'); save_json(r, out/'summary.json')
+    acc.print('[eval_pretrained] ' + '  '.join(f'{k} {v:.2f}' for k, v in r.items() if k in ('top1', 'top5')))
+    acc.end_training()
+    return dict(final_eval=r, evaluate=True, output_dir=str(out))
+
+# %% ../nbs/51_videomae_finetune.ipynb #d1e6c7d1
+def _vmae_step_fn(acc, s: VideoMAEFinetuneSettings, model, state, norm, C: int):
+    "Step function for `fit`: normalise on the device, then one mixup/CutMix + soft-target cross-entropy step."
+    def step_fn(b):
+        check_batch(acc, b)                                  # the same bad-batch policy as every trainer
+        out_ = classify_step(acc, model, norm(b['video'].to(acc.device, non_blocking=True)), b['label'].to(acc.device), s, C,
+                             state.global_step)
+        return dict(out_, n_skipped=b.get('n_skipped', 0))
+    return step_fn
+
+# %% ../nbs/51_videomae_finetune.ipynb #32c72e80
+def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None, output_dir=None, /, **kw) -> dict:
+    "VideoMAE fine-tuning with `VideoMAEFinetuneSettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
+    s = VideoMAEFinetuneSettings.of(settings, output_dir, **kw)
+    out = Path(s.output_dir)
+    s, src, applied = _vmae_source(s)
+    acc, mp = start_run(s)
+    enc_cfg, enc_sd, head_sd, arch, pe = _vmae_encoder(s, src)
+    tr, va = _vmae_data(s)
+    C = tr.num_classes
+    model, cfg = _vmae_model(s, src, C, enc_cfg, enc_sd, head_sd, arch, pe)
     run_cfg = dict(settings_dict(s), pe_inflation=pe, pretrained_format=src and src['format'], eval_settings_from_pretrained=applied)
     norm = GPUAugment(train=False, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    if s.evaluate:
-        save_run_config(acc, out, dict(run_cfg, model=cfg, eval_settings=eval_settings_of(run_cfg)))
-        r = evaluate_classification(acc, acc.prepare(model), va, batch_size=s.eval_batch_size, num_workers=s.workers, aug=norm,
-                                    progress=s.progress)
-        r.update(pretrained=s.pretrained, num_frames=s.num_frames, img_size=s.img_size, sample_stride=s.sample_stride)
-        if acc.is_main_process: save_json(r, out/'eval_pretrained.json'); save_json(r, out/'summary.json')
-        acc.print('[eval_pretrained] ' + '  '.join(f'{k} {v:.2f}' for k, v in r.items() if k in ('top1', 'top5')))
-        acc.end_training()
-        return dict(final_eval=r, evaluate=True, output_dir=str(out))
+    if s.evaluate: return _vmae_evaluate(acc, s, model, va, run_cfg, cfg, norm, out)
     loader, spe = make_train_loader(acc, tr, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)
@@ -205,13 +246,7 @@ def run_videomae_finetune(settings: VideoMAEFinetuneSettings | str | None = None
                                            cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)
     if s.compile: model = compile_model(model)
-
-    def step_fn(b):
-        check_batch(acc, b)                                  # the same bad-batch policy as every trainer
-        out_ = classify_step(acc, model, norm(b['video'].to(acc.device, non_blocking=True)), b['label'].to(acc.device), s, C,
-                             state.global_step)
-        return dict(out_, n_skipped=b.get('n_skipped', 0))
-
+    step_fn = _vmae_step_fn(acc, s, model, state, norm, C)
     evals = {}
     evaluate = lambda: evaluate_classification(acc, model, va, batch_size=s.eval_batch_size, num_workers=s.workers, aug=norm,
                                                progress=s.progress)

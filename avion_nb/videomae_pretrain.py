@@ -21,7 +21,7 @@ from .videomae import (VideoMAE, MAEClipDataset, mae_batch_loss, step_masks, eva
 # %% auto #0
 __all__ = ['TINY_PRETRAIN', 'videomae_pretrain', 'VideoMAESettings', 'run_videomae_pretrain']
 
-# %% ../nbs/52_videomae_pretrain.ipynb #3470ef77
+# %% ../nbs/52_videomae_pretrain.ipynb #c22e66d2
 @dataclass
 class VideoMAESettings(RunSettings):
     "VideoMAE pretraining (tube masking, visible-token encoder, normalized-pixel MSE) on Kinetics-style data with fused decode-crop."
@@ -60,11 +60,43 @@ class VideoMAESettings(RunSettings):
 
 TINY_PRETRAIN = VideoMAESettings.TINY
 
+# %% ../nbs/52_videomae_pretrain.ipynb #fa49b982
+def _mae_model(s: VideoMAESettings) -> VideoMAE:
+    "Model step: the VideoMAE (encoder of `s.vision` + decoder) of the settings."
+    model = VideoMAE(s.vision, img_size=s.img_size, patch_size=s.patch_size, tubelet=s.tubelet, num_frames=s.num_frames,
+                     attn=s.attn, drop_path=s.drop_path, checkpointing=s.checkpointing, decoder_width=s.decoder_width,
+                     decoder_depth=s.decoder_depth, decoder_heads=s.decoder_heads, dec_attn=s.dec_attn, decoder_pos=s.decoder_pos)
+    return model
+
+# %% ../nbs/52_videomae_pretrain.ipynb #4c51b7b4
+def _mae_data(s: VideoMAESettings) -> MAEClipDataset:
+    "Data step: the training clips (`MAEClipDataset.kinetics` of `s.train_split`, fused crop and flip)."
+    ds = MAEClipDataset.kinetics(s.data_root, s.train_split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
+                                 num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
+                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed, snap=s.snap)
+    return ds
+
+# %% ../nbs/52_videomae_pretrain.ipynb #66c49a07
+def _mae_step_fn(acc, s: VideoMAESettings, model, state, grid: tuple, tub: int, patch: int):
+    "Step function for `fit`: masks of this global step, the masked-cube loss, backward."
+    ratio, rank = s.mask_ratio, acc.process_index
+    def step_fn(batch):
+        check_batch(acc, batch)                              # the same bad-batch policy as every trainer
+        vid = batch['video'].to(acc.device, non_blocking=True)
+        vis, msk = step_masks(len(vid), grid, ratio, s.seed, state.global_step, rank, acc.device)
+        with acc.autocast():
+            res = mae_batch_loss(model, vid, vis, msk, tubelet=tub, patch=patch, norm_pix=s.norm_pix)
+        acc.backward(res['loss'])
+        return dict(loss=res['loss'], n_skipped=batch.get('n_skipped', 0))
+    return step_fn
+
+# %% ../nbs/52_videomae_pretrain.ipynb #2e5fd626
 def _encoder_file(model: VideoMAE, path):
+    "Write `encoder.pt`: the encoder's `ViTConfig` and weights (no decoder), for fine-tuning."
     torch.save(dict(config=asdict(model.encoder.cfg), state_dict={k: v.detach().cpu() for k, v in model.encoder.state_dict().items()},
                     kind='videomae_encoder'), path)
 
-# %% ../nbs/52_videomae_pretrain.ipynb #06fd8837
+# %% ../nbs/52_videomae_pretrain.ipynb #fd174565
 def _eval_dataset(s: VideoMAESettings, train_ds):
     "The held-out clips of the reconstruction check (centre window, full-frame crop): `val_split` if its list exists, else the training clips."
     sp = s.val_split
@@ -73,19 +105,29 @@ def _eval_dataset(s: VideoMAESettings, train_ds):
                                    num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, fused=s.fused,
                                    bad_sample='raise', snap=s.snap), sp
 
+# %% ../nbs/52_videomae_pretrain.ipynb #cb31c19b
+def _mae_outputs(acc, s: VideoMAESettings, model, out: Path, ds, summary: dict, history: list) -> None:
+    "Finish step (main process): history.json, encoder.pt and, with `recon_plot`, the held-out reconstruction check into `summary`."
+    ratio = s.mask_ratio
+    save_json(history, out/'history.json')
+    _encoder_file(acc.unwrap_model(model), out/'encoder.pt')
+    if s.recon_plot:
+        try:
+            eds, split = _eval_dataset(s, ds)
+            summary['recon'] = dict(evaluate_reconstruction(acc.unwrap_model(model), eds, ratio, s.norm_pix, n=s.eval_clips,
+                                                            device=acc.device, plot_path=out/'reconstruction.png'), split=split)
+        except Exception as e: warnings.warn(f'could not draw the reconstruction figure: {e}')
+
+# %% ../nbs/52_videomae_pretrain.ipynb #8ea89753
 def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output_dir=None, /, **kw) -> dict:
     "VideoMAE pretraining with `VideoMAESettings` (or `data_root`, `output_dir` and keyword settings); returns the summary."
     s = VideoMAESettings.of(settings, output_dir, **kw)
     if s.accum_freq != 1: raise UsageError('--accum_freq: VideoMAE pretraining takes one micro-batch per step (use 1)')
     out = Path(s.output_dir)
     acc, mp = start_run(s)                                   # same initial weights on every process
-    model = VideoMAE(s.vision, img_size=s.img_size, patch_size=s.patch_size, tubelet=s.tubelet, num_frames=s.num_frames,
-                     attn=s.attn, drop_path=s.drop_path, checkpointing=s.checkpointing, decoder_width=s.decoder_width,
-                     decoder_depth=s.decoder_depth, decoder_heads=s.decoder_heads, dec_attn=s.dec_attn, decoder_pos=s.decoder_pos)
+    model = _mae_model(s)
     grid, tub, patch = model.grid, model.tubelet, model.patch
-    ds = MAEClipDataset.kinetics(s.data_root, s.train_split, video_dir=s.video_dir or None, chunk_len=s.chunk_len, train=True,
-                                 num_frames=s.num_frames, stride=s.sample_stride, size=s.img_size, rrc_scale=s.rrc_scale,
-                                 flip_p=s.flip_p, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed, snap=s.snap)
+    ds = _mae_data(s)
     loader, spe = make_train_loader(acc, ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
     global_bs, peak = s.batch_size * acc.num_processes, peak_lr(s, acc.num_processes)
@@ -95,17 +137,7 @@ def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output
                                                                        steps_per_epoch=spe, clips=len(ds), num_processes=acc.num_processes),
                                            cfg, resume=s.resume, keep=s.keep, checkpoint=s.checkpoint)
     if s.compile: model = compile_model(model)
-    ratio, rank = s.mask_ratio, acc.process_index
-
-    def step_fn(batch):
-        check_batch(acc, batch)                              # the same bad-batch policy as every trainer
-        vid = batch['video'].to(acc.device, non_blocking=True)
-        vis, msk = step_masks(len(vid), grid, ratio, s.seed, state.global_step, rank, acc.device)
-        with acc.autocast():
-            res = mae_batch_loss(model, vid, vis, msk, tubelet=tub, patch=patch, norm_pix=s.norm_pix)
-        acc.backward(res['loss'])
-        return dict(loss=res['loss'], n_skipped=batch.get('n_skipped', 0))
-
+    step_fn = _mae_step_fn(acc, s, model, state, grid, tub, patch)
     history = []
     lr_fn = make_lr_fn(peak, s.lr_schedule, s.epochs, spe, s.warmup_epochs, s.lr_start, s.lr_end)
     summary = fit(acc, model, opt, device_loader_fn(acc, loader), step_fn, state=state, checkpointer=ck, lr_fn=lr_fn,
@@ -113,15 +145,7 @@ def run_videomae_pretrain(settings: VideoMAESettings | str | None = None, output
                   **fit_settings(s, spe, state))
     summary.update(final_loss=float(np.mean([h['loss'] for h in history[-10:]])) if history else None,
                    global_batch=global_bs, peak_lr=peak, steps_per_epoch=spe, output_dir=str(out))
-    if acc.is_main_process:
-        save_json(history, out/'history.json')
-        _encoder_file(acc.unwrap_model(model), out/'encoder.pt')
-        if s.recon_plot:
-            try:
-                eds, split = _eval_dataset(s, ds)
-                summary['recon'] = dict(evaluate_reconstruction(acc.unwrap_model(model), eds, ratio, s.norm_pix, n=s.eval_clips,
-                                                                device=acc.device, plot_path=out/'reconstruction.png'), split=split)
-            except Exception as e: warnings.warn(f'could not draw the reconstruction figure: {e}')
+    if acc.is_main_process: _mae_outputs(acc, s, model, out, ds, summary, history)
     finish_run(acc, None, None, out, dict(summary, machine=machine_info()), weights_name=None)
     return summary
 
