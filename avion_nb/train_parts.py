@@ -86,7 +86,7 @@ def parse_arch(s):
         except json.JSONDecodeError as e: raise UsageError(f'cannot parse architecture {s!r} as JSON: {e}') from None
     return s
 
-# %% ../nbs/30e_train_parts.ipynb #08ab8f45
+# %% ../nbs/30e_train_parts.ipynb #520d63eb
 def save_weights(model: nn.Module, cfg: dict, path, eval_settings: dict | None = None, **extra) -> Path:
     """Write `{'config', 'state_dict', 'eval_settings', **extra}` atomically to `path` (a `.pt` file). `eval_settings`
     (how the model is evaluated: frames, crop, ...; `avion_nb.trainer.eval_settings_of`) default to those of the
@@ -100,6 +100,7 @@ def save_weights(model: nn.Module, cfg: dict, path, eval_settings: dict | None =
     os.replace(tmp, path)
     return path
 
+# %% ../nbs/30e_train_parts.ipynb #8bba915b
 def checkpoint_weights(ck) -> dict:
     "The model state dict saved in an Accelerate checkpoint folder."
     ck = Path(ck); st = ck/'model.safetensors'
@@ -110,6 +111,7 @@ def checkpoint_weights(ck) -> dict:
     if b.exists(): return torch.load(b, map_location='cpu', weights_only=True)
     raise FileNotFoundError(f'{ck}: no model.safetensors or pytorch_model.bin in this checkpoint')
 
+# %% ../nbs/30e_train_parts.ipynb #233fd709
 def load_weights(path, names=('pretrained.pt', 'finetuned.pt'), *, trust: bool = False) -> tuple[dict, dict]:
     """(state_dict, config) from a weights file, a run folder (a file in `names`, else its newest checkpoint), a
     checkpoint folder, or an AVION checkpoint file of a video-text model or EK-100 classifier (converted by
@@ -147,6 +149,7 @@ def load_weights(path, names=('pretrained.pt', 'finetuned.pt'), *, trust: bool =
     if st.get('eval_settings'): cfg = dict(cfg, eval_settings=st['eval_settings'])
     return checkpoint_weights(p), cfg
 
+# %% ../nbs/30e_train_parts.ipynb #8044b991
 def load_pretrained_state(path, *, trust: bool = False) -> tuple[dict, dict]:
     "(state_dict, model_config) of a video-text model or classifier (`load_weights`: also AVION's), checking it carries a model config."
     sd, cfg = load_weights(path, trust=trust)
@@ -163,7 +166,7 @@ def load_pretrained(path, **build_kw) -> tuple[VideoCLIP, dict]:
         raise ValueError(f'{path}: weights do not match the saved config: missing {missing[:5]}, unexpected {unexpected[:5]}')
     return model, cfg
 
-# %% ../nbs/30e_train_parts.ipynb #96e4b8ee
+# %% ../nbs/30e_train_parts.ipynb #28a94f23
 NO_PRETRAINED = ('none', 'None', 'scratch', 'random')
 
 PE_INFLATION_CHOICES = ('auto',) + PE_INFLATION   # --pe_inflation: 'auto' = 'avion' for an AVION checkpoint, else 'align_corners'
@@ -174,6 +177,7 @@ def resolve_pe_inflation(pe_inflation: str, cfg0: dict | None) -> str:
         raise UsageError(f'--pe_inflation must be one of {"/".join(PE_INFLATION_CHOICES)}, got {pe_inflation!r}')
     return ((cfg0 or {}).get('pe_inflation') or 'align_corners') if pe_inflation == 'auto' else pe_inflation
 
+# %% ../nbs/30e_train_parts.ipynb #f2cca38c
 def load_pretrained_arg(pretrained, *, trust: bool = False) -> tuple[dict, dict]:
     "`load_pretrained_state` of a `--pretrained` argument, its errors naming the flag."
     if not pretrained: raise UsageError("--pretrained is empty: pass a pretrained file / run folder / checkpoint, or 'none' for random init")
@@ -197,6 +201,7 @@ def _load_strict(model, sd, pretrained):
     if missing or unexpected:
         raise ValueError(f'{pretrained}: weights do not match the saved config: missing {missing[:5]}, unexpected {unexpected[:5]}')
 
+# %% ../nbs/30e_train_parts.ipynb #0f7757a9
 def init_video_clip(pretrained, *, num_frames: int = 16, img_size: int = 224, vision: str | dict = '', text: str | dict = '',
                     embed_dim: int = 0, tsf: bool = False, attn: str = 'sdpa', checkpointing: str = 'none',
                     drop_path: float = 0.1, pe_inflation: str = 'auto', state: tuple | None = None,
@@ -238,12 +243,13 @@ def pretrained_setup(s: RunSettings, what: str = 'the model to evaluate') -> tup
     elif s.evaluate: raise UsageError(f'--evaluate needs --pretrained: {what}')
     return s, pre, applied
 
-# %% ../nbs/30e_train_parts.ipynb #76d704da
+# %% ../nbs/30e_train_parts.ipynb #f5db8cbb
 def _video_tower(cfg: dict, **build_kw) -> VideoViT:
     "The video tower of model config `cfg` (a classifier's config may have no text tower: a tiny throwaway one is built)."
     if 'text' not in cfg: cfg = dict(cfg, text=dict(width=8, heads=1, layers=1, vocab_size=8, context_length=2), embed_dim=cfg.get('embed_dim', 8))
     return build_model(cfg, **build_kw).visual
 
+# %% ../nbs/30e_train_parts.ipynb #4f7ec009
 def build_classifier(pretrained, num_classes: int, *, dropout: float = 0.5, num_frames: int = 16, img_size: int = 224,
                      state: tuple | None = None, **init_kw) -> tuple[VideoClassifier, dict, dict]:
     """A `VideoClassifier` at `num_frames` from `pretrained`: a video-text model (its video tower and a new head, the text
@@ -271,6 +277,7 @@ def build_classifier(pretrained, num_classes: int, *, dropout: float = 0.5, num_
     cfg = dict(cfg, task='ek100_cls', num_classes=int(num_classes), head_dropout=float(dropout))
     return VideoClassifier(clip.visual, num_classes, dropout), cfg, info
 
+# %% ../nbs/30e_train_parts.ipynb #d3d04135
 def load_classifier(path, **build_kw) -> tuple[VideoClassifier, dict]:
     "The fine-tuned classifier saved at `path` (`finetuned.pt`, a checkpoint of a `finetune_cls` run, or AVION's EK-100 classifier) and its config."
     sd, cfg = load_pretrained_state(path)
@@ -279,7 +286,7 @@ def load_classifier(path, **build_kw) -> tuple[VideoClassifier, dict]:
     _load_strict(model, sd, path)
     return model, cfg
 
-# %% ../nbs/30e_train_parts.ipynb #03af99ab
+# %% ../nbs/30e_train_parts.ipynb #4535835b
 def contrastive_step(accelerator, model, loss_fn, video, text, accum_freq: int = 1, extra=None, visible_idx=None) -> dict:
     """Forward + backward of a contrastive loss over the whole local batch, split into `accum_freq` micro-batches
     with cached features so every micro-batch sees all negatives. `model(video, text)` returns
@@ -313,6 +320,7 @@ def contrastive_step(accelerator, model, loss_fn, video, text, accum_freq: int =
             accelerator.backward(out['loss'])
     return out
 
+# %% ../nbs/30e_train_parts.ipynb #cfc34742
 class _ToyDual(nn.Module):
     "A tiny dual encoder (linear video and text towers) with CLIP's learnable logit scale, for tests."
     def __init__(self, dv=12, dt=10, d=8):
@@ -323,6 +331,7 @@ class _ToyDual(nn.Module):
         return (nn.functional.normalize(self.v(video), dim=-1), nn.functional.normalize(self.t(text), dim=-1),
                 self.logit_scale.exp())
 
+# %% ../nbs/30e_train_parts.ipynb #6344f342
 def cls_step(acc, model, x: torch.Tensor, target: torch.Tensor, accum_freq: int = 1) -> dict:
     "Forward + backward of the soft-target cross-entropy of `model(x)` vs `target` [B, C], in `accum_freq` micro-batches."
     B = len(x)
@@ -336,6 +345,7 @@ def cls_step(acc, model, x: torch.Tensor, target: torch.Tensor, accum_freq: int 
         total = total + loss.detach()
     return dict(loss=total)
 
+# %% ../nbs/30e_train_parts.ipynb #d9a60603
 @dataclass
 class ClassifierSettings(RunSettings):
     "Settings of the classification fine-tuning trainers (EK-100 CLS on the CLIP video tower, VideoMAE fine-tuning)."
@@ -356,6 +366,7 @@ def classify_step(acc, model, x: torch.Tensor, labels: torch.Tensor, s: Classifi
                             rng=np.random.default_rng([s.seed, acc.process_index, step]))
     return dict(cls_step(acc, model, x, y, s.accum_freq), mixup_lam=lam)
 
+# %% ../nbs/30e_train_parts.ipynb #72ee0439
 def equalize_batch(acc, batch: dict, keys=('video', 'text')) -> dict:
     "Cut the local batch to the smallest one across processes (needed after skipped samples, for the all-gather)."
     if acc.num_processes == 1: return batch
@@ -369,7 +380,7 @@ def measure_train_flops(acc, model, *inputs) -> float:
     run that has just restored its RNG state still matches an uninterrupted one)."""
     with acc.autocast(): return train_flops_per_video(model, *inputs)
 
-# %% ../nbs/30e_train_parts.ipynb #bb5eb06d
+# %% ../nbs/30e_train_parts.ipynb #65c6681f
 def _gather_rows(acc, x: torch.Tensor, idx: torch.Tensor):
     "All rows of `x` from all processes, ordered by the global index `idx`, duplicates (sampler padding) removed."
     if acc.num_processes > 1:
@@ -383,6 +394,7 @@ def _gather_rows(acc, x: torch.Tensor, idx: torch.Tensor):
     first = torch.ones_like(idx, dtype=torch.bool); first[1:] = idx[1:] != idx[:-1]
     return x[first], idx[first]
 
+# %% ../nbs/30e_train_parts.ipynb #6339f9f1
 @torch.no_grad()
 def map_clips(acc, dataset, fn, *, batch_size: int = 64, num_workers: int = 0, progress: bool = True,
               desc: str = 'clips') -> torch.Tensor:
@@ -403,6 +415,7 @@ def map_clips(acc, dataset, fn, *, batch_size: int = 64, num_workers: int = 0, p
         raise RuntimeError(f'{dataset}: processed {len(idx)} of {len(dataset)} clips')
     return x
 
+# %% ../nbs/30e_train_parts.ipynb #39b098f9
 @torch.no_grad()
 def embed_videos(acc, model, dataset, *, batch_size: int = 64, num_workers: int = 0, aug=None, progress: bool = True):
     "Unit-norm video embeddings [len(dataset), D] of every clip of `dataset` (in dataset order), on every process."
@@ -433,6 +446,7 @@ def evaluate_mir(acc, model, dataset, *, batch_size: int = 64, num_workers: int 
     model.train(was_training)
     return res
 
+# %% ../nbs/30e_train_parts.ipynb #4c16f653
 @torch.no_grad()
 def evaluate_classification(acc, model, dataset, *, batch_size: int = 64, num_workers: int = 0, aug=None,
                             progress: bool = True, return_logits: bool = False, ks=(1, 5)):
@@ -466,7 +480,7 @@ def evaluate_classification(acc, model, dataset, *, batch_size: int = 64, num_wo
 
 evaluate_cls = evaluate_classification
 
-# %% ../nbs/30e_train_parts.ipynb #c90b2b6c
+# %% ../nbs/30e_train_parts.ipynb #f99d0b41
 def make_eval_fn(acc, output_dir, evaluate, state, evals: dict, show=('mAP', 'nDCG')):
     "`eval_fn(epoch, name=None)` for `fit`: runs `evaluate()`, adds epoch/step, saves `<name>.json`, prints, stores in `evals`."
     def eval_fn(epoch, name=None):
@@ -479,6 +493,7 @@ def make_eval_fn(acc, output_dir, evaluate, state, evals: dict, show=('mAP', 'nD
         return r
     return eval_fn
 
+# %% ../nbs/30e_train_parts.ipynb #248f54d3
 def finish_run(acc, raw_model, model_cfg: dict, output_dir, summary: dict, weights_name: str | None = 'finetuned.pt',
                train_data=None, **extra):
     """Write summary.json and the final weights (main process; `weights_name=None`: none) as `weights_name` and, with no
@@ -497,6 +512,7 @@ def finish_run(acc, raw_model, model_cfg: dict, output_dir, summary: dict, weigh
                                       if not isinstance(v, (dict, list))))
     acc.end_training()
 
+# %% ../nbs/30e_train_parts.ipynb #f8987c31
 def load_evals(output_dir):
     "All `eval_epoch_*.json` / `eval_final.json` / `eval_untrained.json` of a run as a DataFrame sorted by step."
     import pandas as pd

@@ -25,9 +25,8 @@ __all__ = ['fit', 'HistoryCSV', 'fit_settings', 'write_history', 'compile_model'
 # %% ../nbs/30d_trainer.ipynb #9f40fe73
 from .gpu_aug import to_device, prefetch_to_device  # one helper for the whole project
 
-# %% ../nbs/30d_trainer.ipynb #65ffaf73
-def _scalar(v): return float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
-
+# %% ../nbs/30d_trainer.ipynb #263f3a83
+# whole: the training loop, read in one sitting; everything around it is in the named pieces below
 def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callable[[int, int], Iterable],
         step_fn: Callable[[dict], dict], *, epochs: int, steps_per_epoch: int, state: TrainState,
         checkpointer: Checkpointer | None = None, lr_fn: Callable[[int], float] | None = None,
@@ -70,11 +69,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                     for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
                 optimizer.zero_grad(set_to_none=True)
                 out = step_fn(batch)
-                loss = out['loss']
-                if not torch.isfinite(loss.detach()).all():
-                    bad = checkpointer.save(state, name=f'nonfinite_step_{state.global_step:08d}', prune=False) if checkpointer else None
-                    raise FloatingPointError(f'non-finite loss {float(loss.detach()):.4g} at epoch {state.epoch}, step {state.global_step}'
-                                             + (f'; the state before this step is saved in {bad}' if bad else ''))
+                _check_finite(out['loss'], checkpointer, state)
                 if clip_grad: acc.clip_grad_norm_(model.parameters(), clip_grad)
                 optimizer.step()
                 if after_step is not None: after_step()
@@ -106,64 +101,34 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         interrupted = True
         raise
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
-        stop._expect_worker_exits()    # from here on a dead worker is expected: PyTorch's SIGCHLD check would raise mid-wait/save
-        msg = _fault(e, state, _dead_workers(it, e))
-        if msg is None: raise
-        _shutdown(it)
-        # between steps (a worker dies while the next batch is awaited) the state is complete: save it
-        path = (checkpointer.save(state, name=f'interrupted_step_{state.global_step:08d}') if checkpointer and not mid_step
-                and acc.num_processes == 1 and state.global_step > 0 else None)
-        raise RunFailed(msg + (f'; saved a complete checkpoint in {path}' if path else '') + '; continue with --resume latest') from e
+        _raise_fault(e, acc, checkpointer, state, it, stop, mid_step)
+        raise                          # not a fault fit knows: the original error
     finally:
         stop.uninstall(); bar.close()
         if csv_log is not None: csv_log.close()
         summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
                        main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
         exc = __import__('sys').exc_info()[1]
-        # save at the end, and after a crash when alone (with several processes the others may be stuck in a
-        # collective, so a crash there relies on the periodic checkpoints)
-        if (not interrupted and checkpointer and state.global_step > 0 and not _saved_at(checkpointer, state)
-                and not isinstance(exc, (FloatingPointError, RunFailed)) and (exc is None or acc.num_processes == 1)):
-            checkpointer.save(state)
+        _save_at_end(acc, checkpointer, state, interrupted, exc)
     return summary
 
-_LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
+# %% ../nbs/30d_trainer.ipynb #fba1d0cf
+def _scalar(v): return float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
 
-def _fault(e: BaseException, state: TrainState, dead: list | None = None) -> str | None:
-    "One line for a fault `fit` knows (a dead loader worker (`dead`: their pids), a lost process, an unreadable sample), else None."
-    msg, at = str(e), f'at step {state.global_step + 1} (epoch {state.epoch})'
-    first = one_line(msg.strip().splitlines()[0] if msg.strip() else type(e).__name__)
-    if isinstance(e, RunFailed): return None
-    if dead:                                     # whatever the main process saw (a reset pipe, a missing batch), a worker died
-        return f'loader worker (pid {", ".join(map(str, dead))}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
-    if m := re.search(r'DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)', msg):
-        return f'loader worker (pid {m.group(1)}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
-    if isinstance(e, VideoReadError):            # --bad_sample raise; from a worker the message ends with the original line
-        line = re.sub(r'^[\w.]*ReadError: ', '', msg.strip().splitlines()[-1])
-        return f'unreadable training sample {at}: {line} (--bad_sample skip skips and counts such samples)'
-    if type(e).__name__ == 'DistBackendError' or any(s in msg for s in _LOST):
-        return f'lost contact with another process {at} ({first}): a node died or stalled; relaunch every node'
-    return None
+class HistoryCSV:
+    "Per-step records appended to a CSV as they come (flushed each row): the columns are those of the first row."
+    def __init__(self, path):
+        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f, self.w = None, None
+    def write(self, rec: dict):
+        if self.w is None:
+            self.f = open(self.path, 'w', newline='')
+            self.w = csv.DictWriter(self.f, fieldnames=list(rec), extrasaction='ignore'); self.w.writeheader()
+        self.w.writerow(rec); self.f.flush()
+    def close(self):
+        if self.f is not None: self.f.close(); self.f = None
 
-def _dead_workers(it, e: BaseException | None = None, wait: float = 2.) -> list:
-    """PIDs of the loader iterator's worker processes that have exited (none for a single-process loader). After a
-    broken pipe (`e`, a ConnectionError or EOFError) it waits up to `wait` s: a killed worker's pipe closes before
-    the process can be reaped."""
-    ws = getattr(it, '_workers', None) or []
-    t_end = time.monotonic() + (wait if isinstance(e, (ConnectionError, EOFError)) and ws else 0)
-    while True:
-        dead = [w.pid for w in ws if w.exitcode is not None]
-        if dead or time.monotonic() >= t_end: return dead
-        time.sleep(0.05)
-
-def _shutdown(it):
-    "Stop a DataLoader iterator's remaining workers (after a fault, before the checkpoint is written)."
-    if hasattr(it, '_shutdown_workers'):
-        with contextlib.suppress(Exception): it._shutdown_workers()
-
-def _saved_at(ck: Checkpointer, state: TrainState) -> bool:
-    l = ck.latest(); return l is not None and _ck_step(l) == state.global_step
-
+# %% ../nbs/30d_trainer.ipynb #95af479b
 class _StopFlag:
     """SIGINT (Ctrl-C) or SIGTERM (a launcher stopping its workers, a cluster preempting a job) sets a flag that the loop
     reads after each step; a second one raises at once, except the SIGTERM that a launcher (`accelerate launch`,
@@ -198,6 +163,7 @@ class _StopFlag:
         t = torch.tensor([float(self.flag)], device=acc.device)
         return bool(acc.reduce(t, 'sum').item() > 0)
 
+# %% ../nbs/30d_trainer.ipynb #e26c24c0
 def _interrupt(acc, ck, state):
     path = ck.save(state, name=f'interrupted_step_{state.global_step:08d}') if ck else None
     msg = (f'interrupted at step {state.global_step}: saved a complete checkpoint in {path}; continue with --resume latest'
@@ -205,18 +171,73 @@ def _interrupt(acc, ck, state):
     acc.print(msg)
     raise TrainingInterrupted(path, state.global_step)
 
-class HistoryCSV:
-    "Per-step records appended to a CSV as they come (flushed each row): the columns are those of the first row."
-    def __init__(self, path):
-        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f, self.w = None, None
-    def write(self, rec: dict):
-        if self.w is None:
-            self.f = open(self.path, 'w', newline='')
-            self.w = csv.DictWriter(self.f, fieldnames=list(rec), extrasaction='ignore'); self.w.writeheader()
-        self.w.writerow(rec); self.f.flush()
-    def close(self):
-        if self.f is not None: self.f.close(); self.f = None
+# %% ../nbs/30d_trainer.ipynb #184f2e54
+def _check_finite(loss: torch.Tensor, ck, state: TrainState) -> None:
+    "Raise `FloatingPointError` on a NaN/Inf loss, naming the `nonfinite_step_*` checkpoint of the state before the step."
+    if not torch.isfinite(loss.detach()).all():
+        bad = ck.save(state, name=f'nonfinite_step_{state.global_step:08d}', prune=False) if ck else None
+        raise FloatingPointError(f'non-finite loss {float(loss.detach()):.4g} at epoch {state.epoch}, step {state.global_step}'
+                                 + (f'; the state before this step is saved in {bad}' if bad else ''))
+
+# %% ../nbs/30d_trainer.ipynb #e253f325
+_LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
+
+def _fault(e: BaseException, state: TrainState, dead: list | None = None) -> str | None:
+    "One line for a fault `fit` knows (a dead loader worker (`dead`: their pids), a lost process, an unreadable sample), else None."
+    msg, at = str(e), f'at step {state.global_step + 1} (epoch {state.epoch})'
+    first = one_line(msg.strip().splitlines()[0] if msg.strip() else type(e).__name__)
+    if isinstance(e, RunFailed): return None
+    if dead:                                     # whatever the main process saw (a reset pipe, a missing batch), a worker died
+        return f'loader worker (pid {", ".join(map(str, dead))}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
+    if m := re.search(r'DataLoader worker \(pid(?:\(s\))? ([\d, ]+)\)', msg):
+        return f'loader worker (pid {m.group(1)}) died {at}: {first} (killed by the kernel? check host memory and dmesg)'
+    if isinstance(e, VideoReadError):            # --bad_sample raise; from a worker the message ends with the original line
+        line = re.sub(r'^[\w.]*ReadError: ', '', msg.strip().splitlines()[-1])
+        return f'unreadable training sample {at}: {line} (--bad_sample skip skips and counts such samples)'
+    if type(e).__name__ == 'DistBackendError' or any(s in msg for s in _LOST):
+        return f'lost contact with another process {at} ({first}): a node died or stalled; relaunch every node'
+    return None
+
+# %% ../nbs/30d_trainer.ipynb #023f23a0
+def _dead_workers(it, e: BaseException | None = None, wait: float = 2.) -> list:
+    """PIDs of the loader iterator's worker processes that have exited (none for a single-process loader). After a
+    broken pipe (`e`, a ConnectionError or EOFError) it waits up to `wait` s: a killed worker's pipe closes before
+    the process can be reaped."""
+    ws = getattr(it, '_workers', None) or []
+    t_end = time.monotonic() + (wait if isinstance(e, (ConnectionError, EOFError)) and ws else 0)
+    while True:
+        dead = [w.pid for w in ws if w.exitcode is not None]
+        if dead or time.monotonic() >= t_end: return dead
+        time.sleep(0.05)
+
+def _shutdown(it):
+    "Stop a DataLoader iterator's remaining workers (after a fault, before the checkpoint is written)."
+    if hasattr(it, '_shutdown_workers'):
+        with contextlib.suppress(Exception): it._shutdown_workers()
+
+# %% ../nbs/30d_trainer.ipynb #ce9ff43e
+def _raise_fault(e: Exception, acc, ck, state: TrainState, it, stop, mid_step: bool) -> None:
+    "Raise `RunFailed` with `_fault`'s line for a fault `fit` knows (saving the state if it is complete); else return."
+    stop._expect_worker_exits()    # from here on a dead worker is expected: PyTorch's SIGCHLD check would raise mid-wait/save
+    msg = _fault(e, state, _dead_workers(it, e))
+    if msg is None: return
+    _shutdown(it)
+    # between steps (a worker dies while the next batch is awaited) the state is complete: save it
+    path = (ck.save(state, name=f'interrupted_step_{state.global_step:08d}') if ck and not mid_step
+            and acc.num_processes == 1 and state.global_step > 0 else None)
+    raise RunFailed(msg + (f'; saved a complete checkpoint in {path}' if path else '') + '; continue with --resume latest') from e
+
+# %% ../nbs/30d_trainer.ipynb #b13143a1
+def _saved_at(ck: Checkpointer, state: TrainState) -> bool:
+    l = ck.latest(); return l is not None and _ck_step(l) == state.global_step
+
+def _save_at_end(acc, ck, state: TrainState, interrupted: bool, exc) -> None:
+    "The end-of-run checkpoint, unless interrupted (saved already), already saved, or ended by `exc` where no save is safe."
+    # save at the end, and after a crash when alone (with several processes the others may be stuck in a
+    # collective, so a crash there relies on the periodic checkpoints)
+    if (not interrupted and ck and state.global_step > 0 and not _saved_at(ck, state)
+            and not isinstance(exc, (FloatingPointError, RunFailed)) and (exc is None or acc.num_processes == 1)):
+        ck.save(state)
 
 # %% ../nbs/30d_trainer.ipynb #4e92f11e
 def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dict:
@@ -226,8 +247,7 @@ def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dic
                 eval_every=s.eval_every, meter_window=s.meter_window,
                 history_path=Path(s.output_dir)/f'history_step{state.global_step + 1:08d}.csv')
 
-
-# %% ../nbs/30d_trainer.ipynb #b5972d6e
+# %% ../nbs/30d_trainer.ipynb #d0ee020f
 def _toy_problem(seed=0, n=40, bs=4, stream=False, opened=None):
     "A tiny regression problem with dropout and a seeded, resumable loader (for tests and examples); `stream`: one iterator runs on through the epochs."
     g = torch.Generator().manual_seed(123)
@@ -239,6 +259,7 @@ def _toy_problem(seed=0, n=40, bs=4, stream=False, opened=None):
             for i in range(start if e == epoch else 0, n // bs): yield {'x': X[perm[i*bs:(i+1)*bs]], 'y': y[perm[i*bs:(i+1)*bs]]}
     return loader_fn, n // bs
 
+# %% ../nbs/30d_trainer.ipynb #45b9335e
 def _toy_run(out, max_steps=None, resume=None, epochs=2, nonfinite_at=None, stream=False, opened=None, interrupt_at=None):
     acc = make_accelerator(out, log_with=None, cpu=True, seed=0)
     model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.3), nn.Linear(16, 1))
@@ -274,7 +295,7 @@ def compile_model(model: nn.Module, **kw) -> nn.Module:
     frame, enough for the RLT buckets plus unmasked and evaluation shapes; beyond it, that frame runs eagerly."""
     return torch.compile(model, dynamic=False, **kw)
 
-# %% ../nbs/30d_trainer.ipynb #ac9c4bd7
+# %% ../nbs/30d_trainer.ipynb #bda6fb1a
 def device_loader_fn(accelerator: Accelerator, loader) -> Callable[[int, int], Iterable]:
     "`fit`'s `loader_fn(epoch, start_batch)` for a `ResumableLoader`: batches prefetched to the GPU when there is one."
     def loader_fn(epoch: int, start: int):
@@ -282,6 +303,7 @@ def device_loader_fn(accelerator: Accelerator, loader) -> Callable[[int, int], I
         return prefetch_to_device(it, accelerator.device) if accelerator.device.type == 'cuda' else it
     return loader_fn
 
+# %% ../nbs/30d_trainer.ipynb #4ecea4bf
 def check_batch(accelerator: Accelerator, batch: dict, key: str = 'video') -> dict:
     "Raise if every sample of `batch` was unreadable; log the skipped ones (the loader's 'skip' policy)."
     if key not in batch:
@@ -289,6 +311,7 @@ def check_batch(accelerator: Accelerator, batch: dict, key: str = 'video') -> di
     for s in batch.get('skipped', []) if batch.get('n_skipped') else []: accelerator.print(f'skipped unreadable sample: {s}')
     return batch
 
+# %% ../nbs/30d_trainer.ipynb #ffad0492
 def make_train_loader(accelerator: Accelerator, dataset, batch_size: int, *, workers: int = 0, prefetch: int | None = 2,
                       worker_threads: int = 1, seed: int = 0):
     "(shuffled, resumable, distributed loader of full batches, steps per epoch); a clear error if no full batch fits."
@@ -302,7 +325,7 @@ def make_train_loader(accelerator: Accelerator, dataset, batch_size: int, *, wor
                          f'on {accelerator.num_processes} process(es); lower --batch_size')
     return loader, spe
 
+# %% ../nbs/30d_trainer.ipynb #c16201ed
 def step_seed(seed: int, rank: int, step: int) -> int:
     "Seed of the random GPU augmentation of process `rank` at global step `step`."
     return seed * 1_000_003 + rank * 10_007 + step
-
