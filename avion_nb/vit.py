@@ -16,7 +16,7 @@ from .attention import Attention, set_attn_backend, to_temporal_groups, from_tem
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'STYLES', 'VIT_PRESETS', 'PE_INFLATION', 'CKPT_MODES', 'MASK_MODES', 'MEM_CATEGORIES', 'QuickGELU',
            'make_act', 'DropPath', 'Mlp', 'LayerNorm', 'Block', 'DividedBlock', 'ViTConfig', 'vit_config', 'cube_embed',
-           'VideoViT', 'interpolate_temporal_pe', 'TokenDrop', 'kept_per_frame', 'mask_noise', 'token_drop_generator',
+           'VideoViT', 'TokenDrop', 'interpolate_temporal_pe', 'kept_per_frame', 'mask_noise', 'token_drop_generator',
            'random_keep_indices', 'cube_change', 'token_bucket', 'rlt_keep_indices', 'saved_activation_bytes',
            'activation_memory_per_video', 'plot_memory_breakdown']
 
@@ -345,6 +345,23 @@ def _segment(self: VideoViT, x, T, i, j):
     for b in self.blocks[i:j]: x = b(x, T)
     return x
 
+# %% ../nbs/11_vit.ipynb #57c987c6
+MASK_MODES = ('tube', 'frame', 'rlt')
+
+@dataclass(frozen=True)
+class TokenDrop:
+    "Which patch tokens a training clip drops: `mode` 'tube' | 'frame' (a random `ratio` of them) or 'rlt' (static cubes)."
+    ratio: float = 0.                 # 'tube' / 'frame': fraction of the patches dropped per temporal position
+    mode: str = 'tube'                # 'tube' | 'frame' | 'rlt'
+    threshold: float = 0.1            # 'rlt': mean |Δ| (model input units) under which a cube counts as static
+    buckets: int = 4                  # 'rlt': kept counts are rounded up to a multiple of N/buckets (static shapes)
+    def __post_init__(self):
+        if self.mode not in MASK_MODES: raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mode!r}")
+        if not 0 <= self.ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1), got {self.ratio}")
+        if self.buckets < 1: raise ValueError(f"rlt buckets must be >= 1, got {self.buckets}")
+    @property
+    def active(self) -> bool: return self.mode == 'rlt' or self.ratio > 0
+
 # %% ../nbs/11_vit.ipynb #3e9fdcd0
 @patch
 def forward_features(self: VideoViT, x: torch.Tensor, visible_idx: torch.Tensor | None = None, drop: TokenDrop | None = None,
@@ -399,23 +416,6 @@ def interpolate_temporal_pe(obj, num_frames: int, tubelet: int | None = None, mo
     if not keys: raise KeyError("interpolate_temporal_pe: no key ending in 'temporal_embed' in the state dict")
     n = num_frames // (tubelet or 1)
     return {k: (_interp_pe_t(v, n, mode).clone() if k in keys else v) for k, v in obj.items()}
-
-# %% ../nbs/11_vit.ipynb #57c987c6
-MASK_MODES = ('tube', 'frame', 'rlt')
-
-@dataclass(frozen=True)
-class TokenDrop:
-    "Which patch tokens a training clip drops: `mode` 'tube' | 'frame' (a random `ratio` of them) or 'rlt' (static cubes)."
-    ratio: float = 0.                 # 'tube' / 'frame': fraction of the patches dropped per temporal position
-    mode: str = 'tube'                # 'tube' | 'frame' | 'rlt'
-    threshold: float = 0.1            # 'rlt': mean |Δ| (model input units) under which a cube counts as static
-    buckets: int = 4                  # 'rlt': kept counts are rounded up to a multiple of N/buckets (static shapes)
-    def __post_init__(self):
-        if self.mode not in MASK_MODES: raise ValueError(f"mask_mode must be one of {MASK_MODES}, got {self.mode!r}")
-        if not 0 <= self.ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1), got {self.ratio}")
-        if self.buckets < 1: raise ValueError(f"rlt buckets must be >= 1, got {self.buckets}")
-    @property
-    def active(self) -> bool: return self.mode == 'rlt' or self.ratio > 0
 
 # %% ../nbs/11_vit.ipynb #d68dff84
 def kept_per_frame(num_spatial: int, ratio: float) -> int:
