@@ -48,7 +48,7 @@ def train_token_keep(acc, visual, video: torch.Tensor, drop: TokenDrop | None, s
     rows = torch.arange(B) * W + r                                 # this process's rows of the global batch
     return visual.token_keep(video, drop, token_drop_generator(seed, step), total=W * B, rows=rows)
 
-# %% ../nbs/31_pretrain.ipynb #cdeae79a
+# %% ../nbs/31_pretrain.ipynb #2e787e2d
 @dataclass
 class PretrainSettings(ClipSettings):
     "CLIP-style video-text pretraining (AVION §5): InfoNCE over the global batch, fused decode-crop loader, Accelerate."
@@ -93,12 +93,9 @@ class PretrainSettings(ClipSettings):
         "The `TokenDrop` of the masked epochs (inactive at `mask_ratio` 0 in tube/frame mode)."
         return TokenDrop(self.mask_ratio, self.mask_mode, self.rlt_threshold, self.rlt_buckets)
 
-def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None, /, **kw) -> dict:
-    """Video-text contrastive pretraining with `PretrainSettings` (or `data_root`, `output_dir` and keyword settings);
-    returns summary, evaluations and history."""
-    s = PretrainSettings.of(settings, output_dir, **kw)
-    out = Path(s.output_dir)
-    acc, mp = start_run(s)
+# %% ../nbs/31_pretrain.ipynb #1d11fa59
+def _pretrain_data(acc, s: PretrainSettings):
+    "(train dataset, eval dataset or None, loader, steps per epoch) of a pretraining run."
     train_ds, eval_ds = make_pretrain_data(s.data_root, train_data=s.train_data, eval_data=s.eval_data, rephraser=s.rephraser,
                                            chunk_len=s.chunk_len, num_frames=s.num_frames, img_size=s.img_size, rrc_scale=s.rrc_scale,
                                            flip_p=0.0, fused=s.fused, bad_sample=s.bad_sample, seed=s.seed,
@@ -106,6 +103,11 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
     if s.epoch_repeat > 1: train_ds = EpochRepeat(train_ds, s.epoch_repeat)
     loader, spe = make_train_loader(acc, train_ds, s.batch_size, workers=s.workers, prefetch=s.prefetch,
                                     worker_threads=s.worker_threads, seed=s.seed)
+    return train_ds, eval_ds, loader, spe
+
+# %% ../nbs/31_pretrain.ipynb #5ced7281
+def _pretrain_model(acc, s: PretrainSettings):
+    "(model config, the dual encoder) of a pretraining run, initialised from `--clip_weights` if given."
     mcfg = model_config(parse_arch(s.vision), parse_arch(s.text), s.num_frames, s.img_size, s.embed_dim, s.tsf)
     model = build_model(mcfg, attn=s.attn, checkpointing=s.checkpointing, drop_path=s.drop_path)
     if s.clip_weights:
@@ -114,16 +116,15 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
             from avion_nb.clip import from_openai
             src = from_openai(src.split(':', 1)[1])
         acc.print(f'initialised from CLIP weights {s.clip_weights}: {load_clip_weights(model, src)}')
-    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
-    model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
-                                           checkpoint=s.checkpoint)
-    raw = acc.unwrap_model(model)
-    if s.compile: model = compile_model(model)
+    return mcfg, model
+
+# %% ../nbs/31_pretrain.ipynb #8374e9f1
+def _pretrain_step_fn(acc, s: PretrainSettings, model, raw, state):
+    "The step function `fit` calls with each batch."
     aug = GPUAugment.from_flags(True, color_jitter=s.color_jitter, flip_p=s.flip_p, seed=s.seed + acc.process_index)
     loss_fn = ClipLoss(local_loss=s.local_loss)
     drop, n_all = s.token_drop, raw.visual.num_patches
     masked_epochs = s.epochs - s.unmasked_tune_epochs        # epochs [masked_epochs, epochs) train on every token (FLIP's tuning)
-
     def step_fn(b):
         check_batch(acc, b)
         b = to_device(equalize_batch(acc, b), acc.device, non_blocking=True)
@@ -134,45 +135,76 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
         tok = (keep.shape[1] if drop.mode != 'rlt' else raw.visual.last_token_counts.float().mean()) if keep is not None else n_all   # no host sync
         return dict(out, logit_scale=raw.logit_scale.exp().detach(), n_skipped=b.get('n_skipped', 0), tokens_per_clip=tok,
                     tokens_encoded=keep.shape[1] if keep is not None else n_all)
+    return step_fn
 
-    evals = {}
-    evaluate = lambda: evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
-                                    aug=GPUAugment(train=False), progress=s.progress)
-    eval_fn = make_eval_fn(acc, out, evaluate, state, evals) if eval_ds is not None else None
-    if s.eval_first and eval_fn and state.global_step == 0: eval_fn(0, 'eval_untrained')
-    # model FLOPs for the MFU report, on one sample, for the number of patch tokens the encoder sees
-    flops = {}
+# %% ../nbs/31_pretrain.ipynb #669ae24a
+def _flops_at(acc, raw, s: PretrainSettings):
+    "A cached `n -> training FLOPs of one video with n patch tokens` (model FLOPs for MFU)."
+    flops, n_all = {}, raw.visual.num_patches
     def flops_at(n: int) -> float:
         if n not in flops:
             keep = [] if n >= n_all else [torch.arange(n, device=acc.device)[None]]
             flops[n] = measure_train_flops(acc, raw, torch.zeros(1, 3, s.num_frames, s.img_size, s.img_size, device=acc.device),
                                            torch.zeros(1, 77, dtype=torch.long, device=acc.device), *keep)
         return flops[n]
+    return flops_at
+
+def _masking_line(s: PretrainSettings, n_mask: int, n_all: int, flops_at) -> str:
+    "What the run drops, for the start-of-run line."
+    drop = s.token_drop
+    if drop.active and drop.mode != 'rlt':
+        return (f'{s.mask_mode} masking at {s.mask_ratio:g}: {n_mask} of {n_all} patch tokens, {flops_at(n_mask) / 1e9:.1f} GFLOPs/video '
+                f'(train) vs {flops_at(n_all) / 1e9:.1f} unmasked' + (f'; the last {s.unmasked_tune_epochs} epoch(s) unmasked' if s.unmasked_tune_epochs else ''))
+    if drop.active: return f'static-patch removal (rlt, threshold {s.rlt_threshold:g}, {s.rlt_buckets} buckets) of {n_all} patch tokens'
+    return f'all {n_all} patch tokens, {flops_at(n_mask) / 1e9:.1f} GFLOPs/video (train)'
+
+# %% ../nbs/31_pretrain.ipynb #65c4bc7c
+def _pretrain_summary(acc, s: PretrainSettings, summary: dict, history: list, flops_at, n_mask: int, n_all: int, peak, mp) -> dict:
+    "`fit`'s summary with FLOPs, MFU and token counts of the steps that ran."
+    enc = [int(h['tokens_encoded']) for h in history]
+    fpv = sum(flops_at(n) for n in enc) / len(enc) if enc else flops_at(n_mask)
+    tok = sum(h['tokens_per_clip'] for h in history) / len(history) if history else float(n_mask)
+    mean_enc = sum(enc) / len(enc) if enc else float(n_mask)
+    return throughput_summary(acc, summary, fpv, peak, s.batch_size, mp, flops_per_video_unmasked=flops_at(n_all),
+                              tokens_per_clip=tok, tokens_encoded_per_clip=mean_enc, tokens_total=n_all,
+                              flops_basis=f'encoded patch tokens: {mean_enc:.1f} of {n_all} '
+                              'per clip (mean over the steps; FLOPs and MFU count these, not the unmasked clip)')
+
+# %% ../nbs/31_pretrain.ipynb #bb2e6fe9
+def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None, /, **kw) -> dict:
+    """Video-text contrastive pretraining with `PretrainSettings` (or `data_root`, `output_dir` and keyword settings);
+    returns summary, evaluations and history."""
+    s = PretrainSettings.of(settings, output_dir, **kw)
+    out = Path(s.output_dir)
+    acc, mp = start_run(s)
+    train_ds, eval_ds, loader, spe = _pretrain_data(acc, s)
+    mcfg, model = _pretrain_model(acc, s)
+    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
+    model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
+                                           checkpoint=s.checkpoint)
+    raw = acc.unwrap_model(model)
+    if s.compile: model = compile_model(model)
+    step_fn = _pretrain_step_fn(acc, s, model, raw, state)
+    evals = {}
+    evaluate = lambda: evaluate_mir(acc, model, eval_ds, batch_size=s.eval_batch_size, num_workers=min(s.workers, 8),
+                                    aug=GPUAugment(train=False), progress=s.progress)
+    eval_fn = make_eval_fn(acc, out, evaluate, state, evals) if eval_ds is not None else None
+    if s.eval_first and eval_fn and state.global_step == 0: eval_fn(0, 'eval_untrained')
+    flops_at, n_all = _flops_at(acc, raw, s), raw.visual.num_patches
+    drop = s.token_drop
     n_mask = raw.visual.grid[0] * kept_per_frame(raw.visual.num_spatial, s.mask_ratio) if drop.active and drop.mode != 'rlt' else n_all
-    fpv = flops_at(n_mask)
+    flops_at(n_mask)                  # counted before fit, as before the split: the count runs the model once
     peak = s.peak_tflops * 1e12 if s.peak_tflops else peak_flops(acc.device)
     lr_fn = make_lr_fn(s.lr, s.lr_schedule, s.epochs, spe, s.warmup_epochs, s.lr_start, s.lr_end)
-    masking = (f'{s.mask_mode} masking at {s.mask_ratio:g}: {n_mask} of {n_all} patch tokens, {fpv / 1e9:.1f} GFLOPs/video (train) vs '
-               f'{flops_at(n_all) / 1e9:.1f} unmasked' + (f'; the last {s.unmasked_tune_epochs} epoch(s) unmasked' if s.unmasked_tune_epochs else '')
-               if drop.active and drop.mode != 'rlt' else
-               f'static-patch removal (rlt, threshold {s.rlt_threshold:g}, {s.rlt_buckets} buckets) of {n_all} patch tokens' if drop.active else
-               f'all {n_all} patch tokens, {fpv / 1e9:.1f} GFLOPs/video (train)')
     acc.print(f'pretraining: {len(train_ds)} clips, {spe} steps/epoch x {s.epochs} epochs, batch {s.batch_size} x {acc.num_processes} '
-              f'process(es), {sum(p.numel() for p in raw.parameters()) / 1e6:.1f}M params, {masking}, '
+              f'process(es), {sum(p.numel() for p in raw.parameters()) / 1e6:.1f}M params, {_masking_line(s, n_mask, n_all, flops_at)}, '
               f'device {acc.device}, precision {mp}')
     history = []
     summary = fit(acc, model, opt, device_loader_fn(acc, loader), step_fn, state=state, checkpointer=ck, lr_fn=lr_fn,
                   eval_fn=eval_fn, batch_size_fn=lambda b: len(b['video']) if 'video' in b else 0,
                   after_step=lambda: clamp_logit_scale_(raw.logit_scale), desc='pretrain', history=history,
                   **fit_settings(s, spe, state))
-    # MFU from the FLOPs of the tokens actually encoded: the mean over this segment's steps (masked, unmasked tuning, rlt buckets)
-    enc = [int(h['tokens_encoded']) for h in history]
-    if enc: fpv = sum(flops_at(n) for n in enc) / len(enc)
-    tok = sum(h['tokens_per_clip'] for h in history) / len(history) if history else float(n_mask)
-    summary = throughput_summary(acc, summary, fpv, peak, s.batch_size, mp, flops_per_video_unmasked=flops_at(n_all),
-                                 tokens_per_clip=tok, tokens_encoded_per_clip=sum(enc) / len(enc) if enc else float(n_mask),
-                                 tokens_total=n_all, flops_basis=f'encoded patch tokens: {sum(enc) / len(enc) if enc else n_mask:.1f} of {n_all} '
-                                 'per clip (mean over the steps; FLOPs and MFU count these, not the unmasked clip)')
+    summary = _pretrain_summary(acc, s, summary, history, flops_at, n_mask, n_all, peak, mp)
     if eval_fn is not None and (s.eval_every or state.epoch >= s.epochs): eval_fn(state.epoch, 'eval_final')
     finish_run(acc, raw, mcfg, out, summary, 'pretrained.pt')
     return dict(summary=summary, evals=evals, history=history, output_dir=str(out), model_config=mcfg)

@@ -104,7 +104,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         _raise_fault(e, acc, checkpointer, state, it, stop, mid_step)
         raise                          # not a fault fit knows: the original error
     finally:
-        stop.uninstall(); bar.close()
+        stop.uninstall(stopping=interrupted); bar.close()
         if csv_log is not None: csv_log.close()
         summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
                        main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
@@ -154,8 +154,10 @@ class _StopFlag:
         for sig in self.signals:
             try: self.old[sig] = signal.signal(sig, self._handler)
             except ValueError: pass                  # not the main thread: the signals keep their default behaviour
-    def uninstall(self):
-        for sig, h in self.old.items(): signal.signal(sig, h)
+    def uninstall(self, stopping: bool = False):
+        "Restore the old handlers; when `stopping` (interrupted), PyTorch's SIGCHLD check stays off: the launcher ends the workers."
+        for sig, h in self.old.items():
+            if not (stopping and sig == getattr(signal, 'SIGCHLD', None)): signal.signal(sig, h)
         self.old = {}
     def requested(self, acc) -> bool:
         "Whether any process was interrupted (all processes agree, so they stop and save at the same step)."
