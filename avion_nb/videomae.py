@@ -389,5 +389,5 @@ def evaluate_reconstruction(model: VideoMAE, ds, ratio: float = 0.9, norm_pix: b
 
 # %% ../nbs/23_videomae.ipynb #57b7be66
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', '') == 'avion_nb.videomae':   # python -m avion_nb.videomae
-    from avion_nb.videomae_pretrain import videomae_pretrain   # the trainer sits above this model: imported only when run as a script
-    videomae_pretrain()
+    import runpy   # run the trainer, which sits above this model, as the program: no import of it, even here
+    runpy.run_module('avion_nb.videomae_pretrain', run_name='__main__', alter_sys=True)
