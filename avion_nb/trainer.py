@@ -10,8 +10,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 from accelerate import Accelerator
-from tqdm.auto import tqdm
-from .core import atomic_write
+from .core import atomic_write, progress as progress_bar
 from .run_settings import *             # the trainers' one import surface: settings, CLI, errors ...
 from .checkpoints import *              # ... checkpoints and resume ...
 from .checkpoints import _ck_step
@@ -47,8 +46,8 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     stop = _StopFlag(); stop.install()
     total = epochs * steps_per_epoch
     if max_steps is not None: total = min(total, max_steps)
-    bar = tqdm(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
+                       dynamic_ncols=True)
     summary = {}
     interrupted, it, opened_at, mid_step = False, None, None, False
     try:
@@ -278,8 +277,8 @@ def make_train_loader(accelerator: Accelerator, dataset, batch_size: int, *, wor
                          distributed=accelerator.num_processes > 1, stream=getattr(dataset, 'epoch_keys', False))
     spe = loader.batches_per_epoch
     if spe == 0:
-        raise ValueError(f'{dataset}: {len(dataset)} clips give no full batch of {batch_size} per process '
-                         f'on {accelerator.num_processes} process(es); lower --batch_size')
+        raise UsageError(f'--batch_size {batch_size}: the training set has {len(dataset)} clips, fewer than one batch per process '
+                         f'on {accelerator.num_processes} process(es); lower --batch_size (or --tiny for a CPU-sized smoke test)')
     return loader, spe
 
 def step_seed(seed: int, rank: int, step: int) -> int:
