@@ -16,7 +16,7 @@ from typing import ClassVar
 from .trainer import Settings, default_workers, make_cli, run_as_main, plan_run_folder
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'demo', 'prepare_demo_data', 'demo_table', 'plot_demo', 'disk_mb',
+__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'DEMO_DATA', 'METRICS', 'demo', 'prepare_demo_data', 'demo_table', 'plot_demo', 'disk_mb',
            'run_conditions', 'DemoSettings', 'pretrain_settings', 'run_demo']
 
 # %% ../nbs/32_demo.ipynb #0b5f13bf
@@ -24,6 +24,7 @@ DEMO_MODEL = dict(vision='{"width": 128, "layers": 4, "heads": 4, "patch_size": 
                   text='{"width": 64, "heads": 2, "layers": 2}', img_size=64, num_frames=4, embed_dim=128)
 DEMO_TRAIN = dict(batch_size=32, epochs=100, lr=1e-3, lr_schedule='cosine', warmup_epochs=3, lr_start=1e-5, lr_end=1e-5,
                   wd=0.05, rephraser=True, color_jitter=0.4, eval_every=20, rrc_scale='0.5,1.0')
+DEMO_DATA = dict(width=228, height=128)   # the embedded dataset at half its default resolution: the model sees 64 px crops
 
 # %% ../nbs/32_demo.ipynb #b05634fa
 def prepare_demo_data(root='data/avion_synth', *, preset: str = 'default', chunk_len: int = 15, keyint: int = 30,
@@ -68,15 +69,19 @@ def disk_mb(path) -> float:
     return round(sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 1e6, 1) if p.exists() else 0.
 
 def run_conditions(load_start=None) -> dict:
-    "What a timing depends on: date, CPU count, load average at the start and at the end, versions, command."
-    import datetime, platform, sys
+    """What a timing depends on: date, CPU count, load average at the start and at the end, versions, command, and
+    the CPU seconds used so far by this process and its finished children (loader workers, encoders): on a loaded
+    machine the wall time stretches, the CPU time much less."""
+    import datetime, platform, sys, resource
     la = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
     cmd = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ''
+    prog = 'avion_demo' if cmd == 'avion_demo' else 'python -m avion_nb.demo' if cmd == 'demo.py' else None
+    cpu = sum(getattr(resource.getrusage(w), k) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for k in ('ru_utime', 'ru_stime'))
     return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), cpu_count=os.cpu_count(),
                 load_avg_start=[round(x, 2) for x in load_start] if load_start else None,
                 load_avg_end=[round(x, 2) for x in la] if la else None, python=platform.python_version(),
                 torch=torch.__version__, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                command=' '.join(['avion_demo', *sys.argv[1:]]) if cmd == 'avion_demo' else 'avion_nb.demo.run_demo (Python)',
+                command=' '.join([prog, *sys.argv[1:]]) if prog else 'avion_nb.demo.run_demo (Python)', cpu_s=round(cpu, 1),
                 install_included=False)
 
 # %% ../nbs/32_demo.ipynb #1e57e5f9
@@ -119,7 +124,7 @@ def run_demo(settings: DemoSettings | str | None = None, output_dir=None, /, *, 
     plan_run_folder(ps)                                   # ... and the run folder: other settings refused, the same continued
     out = Path(s.output_dir)
     print(f'[1/3] embedded dataset at {s.data_root} (generated if missing) and its 15 s chunks', flush=True)
-    prep = prepare_demo_data(s.data_root, preset=preset, verbose=s.progress)
+    prep = prepare_demo_data(s.data_root, preset=preset, verbose=s.progress, **(DEMO_DATA if preset == 'default' else {}))
     dev = 'cpu' if s.cpu or not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     print(f'[2/3] pretraining on {dev} with {s.workers} loader workers', flush=True)
     r = run_pretrain(ps)

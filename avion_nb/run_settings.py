@@ -118,7 +118,15 @@ def _checkpointing(v):
     if mode not in CKPT_MODES or (k and not k.isdigit()):
         raise UsageError(f"--checkpointing: unknown mode {v!r}; choose one of {', '.join(CKPT_MODES)} (segments/partial take ':k')")
 
-FORMATS = dict(vision=lambda v: v and check_vision(v), attn=_attn('attn'), dec_attn=_attn('dec_attn'), checkpointing=_checkpointing)
+def _text(v):
+    from avion_nb.clip import TEXT_PRESETS
+    v = str(v).strip()
+    if v.startswith('{'):
+        try: json.loads(v)
+        except json.JSONDecodeError as e: raise UsageError(f'--text: cannot parse {v!r} as JSON ({e})') from None
+    elif v and v not in TEXT_PRESETS: raise UsageError(f'--text: unknown text preset {v!r}; choose one of {", ".join(TEXT_PRESETS)} or a JSON dict')
+
+FORMATS = dict(vision=lambda v: v and check_vision(v), text=_text, attn=_attn('attn'), dec_attn=_attn('dec_attn'), checkpointing=_checkpointing)
 
 def _of(cls, table: dict) -> dict:
     names = {f.name for f in fields(cls)}
