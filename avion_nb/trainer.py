@@ -272,13 +272,15 @@ def make_train_loader(accelerator: Accelerator, dataset, batch_size: int, *, wor
                       worker_threads: int = 1, seed: int = 0):
     "(shuffled, resumable, distributed loader of full batches, steps per epoch); a clear error if no full batch fits."
     from avion_nb.datasets import make_loader
+    def too_small():
+        return UsageError(f'--batch_size {batch_size}: the training set has {len(dataset)} clips, fewer than one batch per process '
+                          f'on {accelerator.num_processes} process(es); lower --batch_size (or --tiny for a CPU-sized smoke test)')
+    if len(dataset) // accelerator.num_processes < batch_size: raise too_small()
     loader = make_loader(dataset, batch_size, num_workers=workers, shuffle=True, drop_last=True, seed=seed,
                          prefetch_factor=prefetch if workers else None, worker_threads=worker_threads,
                          distributed=accelerator.num_processes > 1, stream=getattr(dataset, 'epoch_keys', False))
     spe = loader.batches_per_epoch
-    if spe == 0:
-        raise UsageError(f'--batch_size {batch_size}: the training set has {len(dataset)} clips, fewer than one batch per process '
-                         f'on {accelerator.num_processes} process(es); lower --batch_size (or --tiny for a CPU-sized smoke test)')
+    if spe == 0: raise too_small()
     return loader, spe
 
 def step_seed(seed: int, rank: int, step: int) -> int:
