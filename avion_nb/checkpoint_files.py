@@ -11,7 +11,7 @@ import torch
 
 # %% auto #0
 __all__ = ['AVION_FORMATS', 'checkpoint_safe_globals', 'load_checkpoint_file', 'split_checkpoint', 'avion_format',
-           'is_avion_checkpoint']
+           'is_avion_checkpoint', 'describe_file', 'is_torch_file']
 
 # %% ../nbs/08_checkpoint_files.ipynb #1753ca36
 def checkpoint_safe_globals() -> list:
@@ -89,3 +89,30 @@ def is_avion_checkpoint(src, *, trust: bool = False) -> bool:
     except (TypeError, ValueError): return False
     try: return avion_format(sd) is not None
     except NotImplementedError: return False
+
+# %% ../nbs/08_checkpoint_files.ipynb #ea4d34f8
+_MAGIC = ((b'\xff\xd8\xff', 'a JPEG image'), (b'\x89PNG', 'a PNG image'), (b'GIF8', 'a GIF image'), (b'\x1aE\xdf\xa3', 'a Matroska/WebM video'),
+          (b'%PDF', 'a PDF document'), (b'\x1f\x8b', 'a gzip archive'))
+
+def describe_file(path) -> str:
+    "What `path` looks like, in a few words: 'no such file or folder', 'a folder', 'an empty file', 'a text file', 'a JPEG image', ..."
+    p = Path(path)
+    if not p.exists(): return 'no such file or folder'
+    if p.is_dir(): return 'a folder'
+    head = p.read_bytes()[:4096] if p.stat().st_size < 4096 else p.open('rb').read(4096)
+    if not head: return 'an empty file'
+    if head[4:8] == b'ftyp': return 'an MP4/MOV video'
+    for magic, what in _MAGIC:
+        if head.startswith(magic): return what
+    if head.startswith(b'PK\x03\x04'): return 'a zip archive'
+    try: head.decode('utf-8'); return 'a text file' if b'\x00' not in head else f'a {p.stat().st_size}-byte binary file'
+    except UnicodeDecodeError: return f'a {p.stat().st_size}-byte binary file of unknown format'
+
+def is_torch_file(path) -> bool:
+    "Whether `path` is a file `torch.load` or safetensors can read: a zip archive, a pickle stream, or a safetensors header."
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size < 8: return False
+    head = p.open('rb').read(16)
+    if head.startswith(b'PK\x03\x04') or head[:1] == b'\x80': return True
+    n = int.from_bytes(head[:8], 'little')                      # safetensors: u64 header length, then '{'
+    return 0 < n < p.stat().st_size and head[8:9] == b'{'

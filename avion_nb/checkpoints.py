@@ -4,17 +4,19 @@
 
 # %% ../nbs/30b_checkpoints.ipynb #77d6d989
 from __future__ import annotations
-import os, json, time, shutil, warnings
-from dataclasses import dataclass, field, asdict
+import os, json, math, time, shutil, warnings
+from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from torch import nn
 from accelerate import Accelerator
 from .core import save_json
-from .run_settings import UsageError, RunFailed, eval_settings_of
+import torch
+from .run_settings import UsageError, RunFailed, RunComplete, eval_settings_of, make_accelerator, apply_threads
 
 # %% auto #0
-__all__ = ['TrainState', 'check_config_compatible', 'complete_checkpoints', 'latest_checkpoint', 'CheckpointWriteError',
-           'Checkpointer', 'save_run_config', 'check_shared_folder', 'setup_training']
+__all__ = ['NOT_COMPARED', 'TrainState', 'check_config_compatible', 'complete_checkpoints', 'latest_checkpoint',
+           'CheckpointWriteError', 'Checkpointer', 'save_run_config', 'holds_run', 'first_difference',
+           'plan_run_folder', 'start_run', 'replace_old_run', 'check_shared_folder', 'setup_training']
 
 # %% ../nbs/30b_checkpoints.ipynb #c04b0e4e
 @dataclass
@@ -126,11 +128,86 @@ class Checkpointer:
 # %% ../nbs/30b_checkpoints.ipynb #b2296136
 def save_run_config(accelerator: Accelerator, output_dir, config: dict):
     "Write `config.json` in the run folder (main process only) and start the trackers with it."
+    replace_old_run(accelerator, output_dir)       # --overwrite: the old run goes aside when the new one starts writing
     if accelerator.is_main_process: save_json(config, Path(output_dir)/'config.json')
     flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()}
     try: accelerator.init_trackers('avion', config=flat)
     except Exception as e: warnings.warn(f'could not start trackers: {e}')
 
+
+# %% ../nbs/30b_checkpoints.ipynb #6ae6cbae
+NOT_COMPARED = ('resume', 'overwrite', 'debug', 'progress', 'workers', 'prefetch', 'worker_threads', 'main_threads', 'dist_timeout',
+                'log_with', 'log_every', 'meter_window', 'peak_tflops', 'eval_batch_size', 'keep', 'save_every', 'save_every_epochs',
+                'compile', 'tiny')   # settings that do not change a run's result: they may differ when a run is continued
+
+def holds_run(output_dir) -> bool:
+    "Whether a folder holds a run: a config.json, a checkpoint or a history file."
+    d = Path(output_dir)
+    return d.is_dir() and ((d/'config.json').is_file() or any(d.glob('history_step*.csv'))
+                           or ((d/'checkpoints').is_dir() and any((d/'checkpoints').iterdir())))
+
+def first_difference(s, saved: dict) -> tuple | None:
+    "(name, saved value, value now) of the first setting of `s` (field order) that differs from a saved config; None if all agree."
+    for f in fields(s):
+        if f.name in NOT_COMPARED or f.name not in saved: continue     # a setting newer than the saved run: unknown, not different
+        now = json.loads(json.dumps(getattr(s, f.name), default=str))
+        if now != saved[f.name]: return f.name, saved[f.name], now
+    return None
+
+# %% ../nbs/30b_checkpoints.ipynb #d4f932fe
+def _finished(out: Path) -> bool:
+    "A summary.json newer than (or as new as) the newest checkpoint: the run ended."
+    if not (out/'summary.json').is_file(): return False
+    last = latest_checkpoint(out)
+    try: step = json.loads((out/'summary.json').read_text()).get('global_step', math.inf)
+    except (ValueError, AttributeError): step = math.inf
+    return last is None or _ck_step(last) <= step
+
+def plan_run_folder(s) -> str:
+    """What running settings `s` does in `s.output_dir`, decided before anything is written: 'new', 'resume' (`--resume`
+    given), 'overwrite' (`--overwrite` and a run there), or 'continue' (a run with the same settings: `s.resume` becomes
+    'latest'). A run with other settings is a one-line `UsageError`; a finished run with the same settings `RunComplete`."""
+    out = Path(s.output_dir)
+    if s.resume: return 'resume'
+    if not holds_run(out): return 'new'
+    if s.overwrite: return 'overwrite'
+    todo = '--overwrite starts over (the old run is moved aside), --resume latest continues it with these settings, or choose another --output_dir'
+    try: saved = json.loads((out/'config.json').read_text())
+    except FileNotFoundError: raise UsageError(f'--output_dir {out} holds a run without a config.json: {todo}') from None
+    except ValueError as e: raise UsageError(f'--output_dir {out}: its config.json is not readable JSON ({e}): {todo}') from None
+    if d := first_difference(s, saved):
+        raise UsageError(f'--output_dir {out} holds a run with other settings (--{d[0]} was {d[1]!r}, now {d[2]!r}): {todo}')
+    if _finished(out): raise RunComplete(f'{out} holds this run, already finished (summary.json); nothing to do (--overwrite starts it over)')
+    if not s.checkpoint: raise UsageError(f'--output_dir {out} holds an unfinished run and --no-checkpoint cannot continue it: --overwrite starts over')
+    s.resume = 'latest'
+    return 'continue'
+
+# %% ../nbs/30b_checkpoints.ipynb #dadfc550
+def start_run(s) -> tuple[Accelerator, str]:
+    """Check the settings' files and the run folder (`plan_run_folder`), then the run's seeded `Accelerator` and the
+    precision it uses (fp32 on the CPU, where autocast is slower). Every trainer starts here, before it writes anything."""
+    from avion_nb.core import seed_everything
+    s.check_files()
+    plan = plan_run_folder(s)
+    mp = s.mixed_precision if (torch.cuda.is_available() and not s.cpu) else 'no'
+    acc = make_accelerator(s.output_dir, mp, log_with=None if s.log_with == 'none' else s.log_with, cpu=s.cpu, seed=s.seed,
+                           dist_timeout=s.dist_timeout)
+    acc.avion_replace = Path(s.output_dir) if plan == 'overwrite' else None
+    if plan == 'continue': acc.print(f'{s.output_dir} holds this run (same settings): continuing it (--overwrite starts over)')
+    seed_everything(s.seed)
+    apply_threads(acc, s)
+    return acc, mp
+
+def replace_old_run(acc: Accelerator, output_dir) -> Path | None:
+    "`--overwrite`: move the old run in `output_dir` aside to `<output_dir>.old-<time>` (main process, once), when the new run starts writing."
+    out = getattr(acc, 'avion_replace', None)
+    if out is None or Path(output_dir).resolve() != out.resolve(): return None
+    acc.avion_replace, dest = None, out.with_name(f'{out.name}.old-{time.strftime("%Y%m%d-%H%M%S")}')
+    while dest.exists(): dest = dest.with_name(dest.name + '_')
+    if acc.is_main_process and holds_run(out):
+        os.replace(out, dest); acc.print(f'--overwrite: moved the old run in {out} aside to {dest}')
+    acc.wait_for_everyone()
+    return dest
 
 # %% ../nbs/30b_checkpoints.ipynb #55f89cd4
 def check_shared_folder(accelerator: Accelerator, output_dir, wait_s: float = 5.0) -> None:
@@ -157,6 +234,7 @@ def setup_training(accelerator: Accelerator, model: nn.Module, optimizer, output
     `checkpoint=False` (benchmarks): no `Checkpointer` at all (ckpt is None), and no resume. `eval_settings` (default:
     `eval_settings_of(config)`) go into every checkpoint (`TrainState.eval_settings`) and config.json."""
     acc = accelerator
+    replace_old_run(acc, output_dir)
     check_shared_folder(acc, output_dir)
     if not checkpoint and resume: raise ValueError(f'cannot resume ({resume!r}) a run that writes no checkpoints')
     model, optimizer = acc.prepare(model, optimizer)

@@ -10,17 +10,21 @@ import torch
 from .core import save_json, set_plot_style
 from .synth import ensure_dataset
 from .chunking import chunk_dataset
-from .pretrain import run_pretrain
+from .pretrain import run_pretrain, PretrainSettings
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+from .trainer import Settings, default_workers, make_cli, run_as_main, plan_run_folder
 
 # %% auto #0
-__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'METRICS', 'prepare_demo_data', 'demo_table', 'plot_demo', 'disk_mb', 'run_conditions',
-           'run_demo', 'demo']
+__all__ = ['DEMO_MODEL', 'DEMO_TRAIN', 'DEMO_DATA', 'METRICS', 'demo', 'prepare_demo_data', 'demo_table', 'plot_demo', 'disk_mb',
+           'run_conditions', 'DemoSettings', 'pretrain_settings', 'run_demo']
 
 # %% ../nbs/32_demo.ipynb #0b5f13bf
 DEMO_MODEL = dict(vision='{"width": 128, "layers": 4, "heads": 4, "patch_size": 16}',
                   text='{"width": 64, "heads": 2, "layers": 2}', img_size=64, num_frames=4, embed_dim=128)
 DEMO_TRAIN = dict(batch_size=32, epochs=100, lr=1e-3, lr_schedule='cosine', warmup_epochs=3, lr_start=1e-5, lr_end=1e-5,
                   wd=0.05, rephraser=True, color_jitter=0.4, eval_every=20, rrc_scale='0.5,1.0')
+DEMO_DATA = dict(width=228, height=128)   # the embedded dataset at half its default resolution: the model sees 64 px crops
 
 # %% ../nbs/32_demo.ipynb #b05634fa
 def prepare_demo_data(root='data/avion_synth', *, preset: str = 'default', chunk_len: int = 15, keyint: int = 30,
@@ -65,44 +69,78 @@ def disk_mb(path) -> float:
     return round(sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 1e6, 1) if p.exists() else 0.
 
 def run_conditions(load_start=None) -> dict:
-    "What a timing depends on: date, CPU count, load average at the start and at the end, versions, command."
-    import datetime, platform, sys
+    """What a timing depends on: date, CPU count, load average at the start and at the end, versions, command, and
+    the CPU seconds used so far by this process and its finished children (loader workers, encoders): on a loaded
+    machine the wall time stretches, the CPU time much less."""
+    import datetime, platform, sys, resource
     la = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
     cmd = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ''
+    prog = 'avion_demo' if cmd == 'avion_demo' else 'python -m avion_nb.demo' if cmd == 'demo.py' else None
+    cpu = sum(getattr(resource.getrusage(w), k) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for k in ('ru_utime', 'ru_stime'))
     return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), cpu_count=os.cpu_count(),
                 load_avg_start=[round(x, 2) for x in load_start] if load_start else None,
                 load_avg_end=[round(x, 2) for x in la] if la else None, python=platform.python_version(),
                 torch=torch.__version__, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                command=' '.join(['avion_demo', *sys.argv[1:]]) if cmd == 'avion_demo' else 'avion_nb.demo.run_demo (Python)',
+                command=' '.join([prog, *sys.argv[1:]]) if prog else 'avion_nb.demo.run_demo (Python)', cpu_s=round(cpu, 1),
                 install_included=False)
 
 # %% ../nbs/32_demo.ipynb #1e57e5f9
-from fastcore.script import call_parse, store_true
+@dataclass
+class DemoSettings(Settings):
+    "AVION on the embedded dataset: generate, chunk, pretrain a small video-text model, evaluate zero-shot EK-100 MIR."
+    data_root: str = 'data/avion_synth'  # the embedded dataset (generated there if missing)
+    output_dir: str = 'runs/demo'  # run folder: checkpoints/, eval_*.json, demo.json, demo_table.csv, demo.png, pretrained.pt
+    epochs: int = DEMO_TRAIN['epochs']  # training epochs
+    workers: int = field(default_factory=default_workers)  # loader worker processes
+    cpu: bool = False  # stay on the CPU even if a GPU is present
+    seed: int = 0  # seed of sampling, crops, augmentation and initialisation
+    progress: bool = True  # progress bars
+    overwrite: bool = False  # start over in an --output_dir that holds a demo run (the old run is moved aside to <output_dir>.old-<time>)
+    debug: bool = False  # show the traceback of known errors
+    FILES: ClassVar[dict] = dict(data_root='out', output_dir='out')   # the data is generated if missing: only a file there is refused
 
-def run_demo(data_root='data/avion_synth', output_dir='runs/demo', *, preset='default', epochs: int | None = None,
-             workers: int | None = None, cpu: bool = False, progress: bool = True, seed: int = 0, **overrides) -> dict:
-    "Prepare the data, pretrain the demo model, evaluate before/after; writes demo.json, demo.png, demo_table.csv."
+def pretrain_settings(s: DemoSettings, **overrides) -> PretrainSettings:
+    "The pretraining settings of a demo run: the demo model and recipe, the warmup at most a tenth of the epochs."
+    cfg = {**DEMO_MODEL, **DEMO_TRAIN, 'epochs': s.epochs, 'warmup_epochs': min(DEMO_TRAIN['warmup_epochs'], s.epochs / 10), **overrides}
+    return PretrainSettings.make(data_root=s.data_root, output_dir=s.output_dir, train_data='ego4d', eval_data='ek100_mir',
+                                 eval_first=True, workers=s.workers, eval_batch_size=64, cpu=s.cpu, progress=s.progress, seed=s.seed,
+                                 overwrite=s.overwrite, log_with='tensorboard', **cfg)
+
+# %% ../nbs/32_demo.ipynb #56b60970
+def _run_record(out: Path, r: dict) -> tuple[dict, list]:
+    "Every evaluation and training step of the run in `out`, also those of earlier segments when it was continued."
+    import pandas as pd
+    evals = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob('eval_*.json'))} if out.exists() else {}
+    hs = [pd.read_csv(p) for p in sorted(out.glob('history_step*.csv'))] if out.exists() else []
+    return {**evals, **r['evals']}, (pd.concat(hs).drop_duplicates('step', keep='last').to_dict('records') if hs else r['history'])
+
+def run_demo(settings: DemoSettings | str | None = None, output_dir=None, /, *, preset: str = 'default', **kw) -> dict:
+    """Prepare the data, pretrain the demo model, evaluate before/after; writes demo.json, demo.png, demo_table.csv.
+    `kw`: `DemoSettings` fields, and pretraining settings that override the demo recipe (e.g. `batch_size` for tests)."""
     T0 = time.perf_counter()
     load0 = os.getloadavg() if hasattr(os, 'getloadavg') else None
-    out = Path(output_dir)
-    print(f'[1/3] embedded dataset at {data_root} (generated if missing) and its 15 s chunks', flush=True)
-    prep = prepare_demo_data(data_root, preset=preset, verbose=progress)
-    workers = workers if workers is not None else max(1, min(os.cpu_count() or 1, 8))
-    dev = 'cpu' if cpu or not torch.cuda.is_available() else torch.cuda.get_device_name(0)
-    print(f'[2/3] pretraining on {dev} with {workers} loader workers', flush=True)
-    cfg = {**DEMO_MODEL, **DEMO_TRAIN, **({'epochs': epochs} if epochs else {}), **overrides}
-    r = run_pretrain(data_root, out, train_data='ego4d', eval_data='ek100_mir', eval_first=True, workers=workers,
-                     eval_batch_size=64, cpu=cpu, progress=progress, seed=seed, log_with='tensorboard', **cfg)
+    s = DemoSettings.of(settings, output_dir, **{k: kw.pop(k) for k in list(kw) if k in {f.name for f in fields(DemoSettings)}})
+    s.check_files(); ps = pretrain_settings(s, **kw)     # every value checked before the data is generated ...
+    plan_run_folder(ps)                                   # ... and the run folder: other settings refused, the same continued
+    out = Path(s.output_dir)
+    print(f'[1/3] embedded dataset at {s.data_root} (generated if missing) and its 15 s chunks', flush=True)
+    prep = prepare_demo_data(s.data_root, preset=preset, verbose=s.progress, **(DEMO_DATA if preset == 'default' else {}))
+    dev = 'cpu' if s.cpu or not torch.cuda.is_available() else torch.cuda.get_device_name(0)
+    print(f'[2/3] pretraining on {dev} with {s.workers} loader workers', flush=True)
+    r = run_pretrain(ps)
     print('[3/3] report', flush=True)
-    tb = demo_table(r['evals'])
-    before, after = r['evals']['eval_untrained'], r['evals']['eval_final']
+    evals, history = _run_record(out, r)
+    tb = demo_table(evals)
+    before, after = evals['eval_untrained'], evals['eval_final']
     ratio = after['mAP_avg'] / max(before['mAP_avg'], 1e-9)
+    cfg = {k: v for k, v in ps.changed().items() if k not in ('data_root', 'output_dir', 'resume', 'overwrite')}
     res = dict(before={m: before[m] for m in METRICS}, after={m: after[m] for m in METRICS}, mAP_ratio=ratio,
-               wall_s=time.perf_counter() - T0, conditions=run_conditions(load0), **prep, train=r['summary'], config=cfg, device=dev, output_dir=str(out))
+               wall_s=time.perf_counter() - T0, conditions=run_conditions(load0), **prep, train=r['summary'], config=cfg, device=dev,
+               output_dir=str(out))
     if out.exists():
-        res['disk_mb'] = dict(data=disk_mb(data_root), run=disk_mb(out))
+        res['disk_mb'] = dict(data=disk_mb(s.data_root), run=disk_mb(out))
         save_json(res, out/'demo.json'); tb.to_csv(out/'demo_table.csv', index=False)
-        plot_demo(r['history'], r['evals'], out/'demo.png')
+        plot_demo(history, evals, out/'demo.png')
     print('\nzero-shot EK-100 MIR on the held-out split (%):')
     print(tb.round(2).to_string(index=False))
     print(f"\naverage mAP {before['mAP_avg']:.1f} -> {after['mAP_avg']:.1f} ({ratio:.2f}x the untrained model); "
@@ -110,14 +148,5 @@ def run_demo(data_root='data/avion_synth', output_dir='runs/demo', *, preset='de
           f"total {res['wall_s'] / 60:.1f} min. Files: {out}/demo.json, demo_table.csv, demo.png, pretrained.pt")
     return res
 
-@call_parse
-def demo(
-    data_root: str = 'data/avion_synth',  # where the embedded dataset lives (generated if missing)
-    output_dir: str = 'runs/demo',  # run folder (checkpoints, eval JSON, demo.png, pretrained.pt)
-    epochs: int = 0,  # training epochs (0: the demo default)
-    workers: int = 0,  # loader worker processes (0: one per CPU core, at most 8)
-    cpu: store_true = False,  # stay on the CPU even if a GPU is present
-    seed: int = 0,  # seed
-):
-    "AVION on the embedded dataset: generate, chunk, pretrain a small video-text model, evaluate zero-shot EK-100 MIR."
-    return run_demo(data_root, output_dir, epochs=epochs or None, workers=workers or None, cpu=cpu, seed=seed)
+demo = make_cli(DemoSettings, run_demo, 'demo')
+run_as_main(globals(), demo)

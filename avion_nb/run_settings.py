@@ -13,9 +13,10 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 
 # %% auto #0
-__all__ = ['DEPRECATED', 'EVAL_KEYS', 'KNOWN_ERRORS', 'MEMORY_FLAGS', 'make_accelerator', 'UsageError', 'RunFailed',
-           'TrainingInterrupted', 'default_workers', 'parse_floats', 'RunSettings', 'given_settings',
-           'apply_eval_settings', 'start_run', 'apply_threads', 'settings_dict', 'check_vision', 'eval_settings_of',
+__all__ = ['RANGES', 'FORMATS', 'DEPRECATED', 'EVAL_KEYS', 'FILES', 'NO_WEIGHTS', 'WEIGHT_NAMES', 'KNOWN_ERRORS', 'MEMORY_FLAGS',
+           'make_accelerator', 'UsageError', 'RunFailed', 'RunComplete', 'TrainingInterrupted', 'default_workers',
+           'parse_floats', 'in_range', 'range_text', 'check_settings', 'Settings', 'RunSettings', 'given_settings',
+           'apply_eval_settings', 'apply_threads', 'settings_dict', 'check_vision', 'eval_settings_of', 'check_path',
            'settings_help', 'settings_parser', 'one_line', 'oom_advice', 'make_cli', 'run_as_main']
 
 # %% ../nbs/30a_run_settings.ipynb #15feec7a
@@ -51,20 +52,25 @@ class UsageError(ValueError):
 class RunFailed(RuntimeError):
     "A fault that stops a run (a full disk, a dead loader worker or node, an unreadable sample): the CLI prints its message on one line and exits with status 1."
 
+class RunComplete(Exception):
+    "The run folder holds a finished run with the same settings: nothing to do (the CLI says so on one line, status 0)."
+
 class TrainingInterrupted(KeyboardInterrupt):
     "Ctrl-C during `fit`: the step finished and a complete checkpoint was saved in `.path` (None without a checkpointer)."
     def __init__(self, path=None, step: int = 0):
         super().__init__(f'interrupted at step {step}' + (f'; saved a complete checkpoint in {path}' if path else ''))
         self.path, self.step = path, step
 
-# %% ../nbs/30a_run_settings.ipynb #e22cc8a7
+# %% ../nbs/30a_run_settings.ipynb #7066a9ed
 from dataclasses import fields, replace, is_dataclass
 from typing import ClassVar
-import argparse, inspect, re
+from fastcore.basics import patch
+import argparse, contextlib, inspect, math, re
 
 def default_workers() -> int:
     "Loader workers per process by default: min(8, CPU cores)."
     return min(8, os.cpu_count() or 1)
+default_workers.rule = 'min(8, CPU cores)'   # what `--help` prints as the default, with this machine's value
 
 def parse_floats(s, n: int | None = None, name: str = 'value') -> tuple:
     "'0.9,0.999' -> (0.9, 0.999), checking the count."
@@ -73,8 +79,113 @@ def parse_floats(s, n: int | None = None, name: str = 'value') -> tuple:
     if n is not None and len(v) != n: raise UsageError(f'--{name}: expected {n} comma-separated numbers, got {s!r}')
     return v
 
+RANGES = dict(   # every numeric setting of every command: one name, one meaning, one valid range
+    num_frames='>=1', img_size='>=1', flip_p='[0,1]', workers='>=0', prefetch='>=1', worker_threads='>=1', main_threads='>=0',
+    drop_path='[0,1)', batch_size='>=1', accum_freq='>=1', epochs='>=1', max_steps='>=0', lr='>=0', wd='>=0', eps='>0',
+    clip_grad='>=0', warmup_epochs='>=0', lr_start='>=0', lr_end='>=0', eval_every='>=0', eval_batch_size='>=1', log_every='>=1',
+    meter_window='>=1', peak_tflops='>=0', save_every='>=0', save_every_epochs='>=0', keep='>=0', seed='>=0', dist_timeout='>=1',
+    # the trainers' own settings
+    embed_dim='>=0', color_jitter='[0,1]', epoch_repeat='>=1', mask_ratio='[0,1)', rlt_threshold='>=0', rlt_buckets='>=1',
+    unmasked_tune_epochs='>=0', margin='>=0', pos_threshold='>=0', dropout='[0,1)', label_smoothing='[0,1)', mixup='>=0',
+    cutmix='>=0', mixup_prob='[0,1]', mixup_switch_prob='[0,1]', layer_decay='(0,1]', momentum='[0,1)', patch_size='>=1',
+    tubelet='>=1', sample_stride='>=1', snap='>=0', decoder_width='>=1', decoder_depth='>=1', decoder_heads='>=1', blr='>=0',
+    eval_clips='>=1', init_scale='>=0')
+
+def _bounds(spec: str) -> tuple:
+    "'>=1' -> (1, True, inf, False); '[0,1)' -> (0, True, 1, False): (low, low included, high, high included)."
+    if spec[0] == '>': return float(spec.lstrip('>=')), spec[1] == '=', math.inf, False
+    lo, hi = spec[1:-1].split(',')
+    return float(lo), spec[0] == '[', float(hi), spec[-1] == ']'
+
+def in_range(v, spec: str) -> bool:
+    "Whether `v` lies in the range `spec` (NaN never does)."
+    lo, lo_in, hi, hi_in = _bounds(spec)
+    return (v > lo or (lo_in and v == lo)) and (v < hi or (hi_in and v == hi))
+
+def range_text(spec: str) -> str: return re.sub(r'^(>=?)', r'\1 ', spec) if spec[0] == '>' else 'in ' + spec.replace(',', ', ')
+
+# %% ../nbs/30a_run_settings.ipynb #9d9f26b2
+def _attn(name):
+    def check(v):
+        from avion_nb.attention import parse_attn_backend
+        try: parse_attn_backend(str(v))
+        except ValueError as e: raise UsageError(f'--{name}: {e}') from None
+    return check
+
+def _checkpointing(v):
+    from avion_nb.vit import CKPT_MODES
+    mode, _, k = str(v).partition(':')
+    if mode not in CKPT_MODES or (k and not k.isdigit()):
+        raise UsageError(f"--checkpointing: unknown mode {v!r}; choose one of {', '.join(CKPT_MODES)} (segments/partial take ':k')")
+
+def _text(v):
+    from avion_nb.clip import TEXT_PRESETS
+    v = str(v).strip()
+    if v.startswith('{'):
+        try: json.loads(v)
+        except json.JSONDecodeError as e: raise UsageError(f'--text: cannot parse {v!r} as JSON ({e})') from None
+    elif v and v not in TEXT_PRESETS: raise UsageError(f'--text: unknown text preset {v!r}; choose one of {", ".join(TEXT_PRESETS)} or a JSON dict')
+
+FORMATS = dict(vision=lambda v: v and check_vision(v), text=_text, attn=_attn('attn'), dec_attn=_attn('dec_attn'), checkpointing=_checkpointing)
+
+def _of(cls, table: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in table.items() if k in names}
+
+def check_settings(s) -> None:
+    "Refuse a value outside its choices (`s.CHOICES`), range (`RANGES`, then `s.RANGES`) or format (`FORMATS`), naming its flag."
+    for k, ok in _of(type(s), s.CHOICES).items():
+        if getattr(s, k) not in ok: raise UsageError(f'--{k} must be one of {"/".join(ok)}, got {getattr(s, k)!r}')
+    for k, spec in _of(type(s), {**RANGES, **s.RANGES}).items():
+        if not in_range(getattr(s, k), spec): raise UsageError(f'--{k} must be {range_text(spec)}, got {getattr(s, k)}')
+    for k, fn in _of(type(s), FORMATS).items(): fn(getattr(s, k))
+
+# %% ../nbs/30a_run_settings.ipynb #eb38ea43
 @dataclass
-class RunSettings:
+class Settings:
+    "The base of every command's settings: subclass it with one field per setting (its `# comment` is the `--help` text)."
+    TINY: ClassVar[dict] = {}      # a command's values for --tiny
+    CHOICES: ClassVar[dict] = {}   # setting -> allowed values
+    RANGES: ClassVar[dict] = {}    # setting -> range, beyond (or instead of) the shared `RANGES`
+    FILES: ClassVar[dict] = {}     # setting -> kind of path, beyond (or instead of) the shared `FILES`
+
+    def __post_init__(self): check_settings(self)
+
+    @classmethod
+    def make(cls, **kw):
+        "Settings from keyword arguments: old spellings translated (with a warning), `tiny` values for what is not given."
+        names = {f.name for f in fields(cls)}
+        old = {k: kw.pop(k) for k in list(kw) if k not in names and k in DEPRECATED}
+        bad = [k for k in kw if k not in names]
+        if bad: raise UsageError(f'unknown setting(s) {", ".join("--" + b for b in bad)} for {cls.__name__}')
+        tiny = kw.get('tiny', False) or old.get('tiny', False)
+        cur = {**(cls.TINY if tiny else {}), **kw}
+        given = set(kw)
+        for k, v in old.items():
+            new, conv = DEPRECATED[k]
+            warnings.warn(f'--{k} is deprecated; use --{new}', FutureWarning, stacklevel=2)
+            base = cur.get(new, getattr(cls(), new) if new in ('betas', 'rrc_scale') else None)
+            upd = conv(v, base); cur.update(upd); given |= set(upd)
+        s = cls(**cur); s._given = frozenset(given)   # the settings given explicitly (not defaults, not --tiny's)
+        return s
+
+    @classmethod
+    def of(cls, settings=None, output_dir=None, /, **kw):
+        "What a `run_x` gets: a settings object (`kw` replace fields), or `data_root` (and `output_dir`) and keywords as for `make`."
+        if isinstance(settings, cls):
+            if not kw: return settings
+            new = replace(settings, **kw); new._given = frozenset(given_settings(settings) | set(kw)); return new
+        if settings is not None: kw['data_root'] = str(settings)
+        if output_dir is not None: kw['output_dir'] = str(output_dir)
+        return cls.make(**kw)
+
+    def changed(self) -> dict:
+        "The settings that differ from the defaults (for logs)."
+        d = type(self)(); return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(d, f.name)}
+
+# %% ../nbs/30a_run_settings.ipynb #e22cc8a7
+@dataclass
+class RunSettings(Settings):
     "The settings every trainer shares. Subclass it to change defaults and add a trainer's own settings."
     # data
     data_root: str = 'data/avion_synth'  # dataset root laid out as the docs' Data layout page shows (nbs/09_data_layout.ipynb)
@@ -88,7 +199,7 @@ class RunSettings:
     flip_p: float = 0.  # horizontal flip probability
     bad_sample: str = 'skip'  # unreadable training clip: 'skip' (counted, logged) or 'raise'
     # loader
-    workers: int = field(default_factory=default_workers)  # loader worker processes per GPU (default: min(8, CPU cores))
+    workers: int = field(default_factory=default_workers)  # loader worker processes per GPU
     prefetch: int = 2  # batches prefetched per worker
     worker_threads: int = 1  # intra-op CPU threads of each loader worker (each decodes with one FFmpeg thread)
     main_threads: int = 0  # intra-op CPU threads of each training process (0: auto, its share of the cores minus its workers' threads on a GPU)
@@ -129,7 +240,8 @@ class RunSettings:
     save_every: int = 0  # checkpoint every N steps (0: see save_every_epochs)
     save_every_epochs: int = 0  # checkpoint every N epochs (0: only at the end)
     keep: int = 3  # checkpoints kept (the newest, of every kind)
-    resume: str = ''  # '' (new run), 'latest' (newest complete checkpoint, also an interrupted one) or a checkpoint folder
+    resume: str = ''  # '' (a new run, or the run in --output_dir continued if its settings match), 'latest' (newest complete checkpoint, also an interrupted one) or a checkpoint folder
+    overwrite: bool = False  # start over in an --output_dir that holds a run (the old run is moved aside to <output_dir>.old-<time>)
     checkpoint: bool = True  # write checkpoints (--no-checkpoint: benchmark runs)
     # run
     seed: int = 0  # seed of sampling, crops, masks, augmentation and init
@@ -138,61 +250,25 @@ class RunSettings:
     tiny: bool = False  # CPU-sized settings for everything not given (a smoke test)
     debug: bool = False  # show the traceback of known errors
 
-    TINY: ClassVar[dict] = {}   # a trainer's values for --tiny
-    CHOICES: ClassVar[dict] = dict(bad_sample=('skip', 'raise'), lr_schedule=('cosine', 'fixed'),
-                                   mixed_precision=('no', 'fp16', 'bf16'))
+    CHOICES: ClassVar[dict] = dict(bad_sample=('skip', 'raise'), lr_schedule=('cosine', 'fixed'), mixed_precision=('no', 'fp16', 'bf16'),
+                                   log_with=('tensorboard', 'wandb', 'all', 'none'), decoder_pos=('sincos3d', 'sincos1d'))
 
     def __post_init__(self):
         "Normalise the values (from a command line they are strings) and refuse bad ones, naming the flag."
         self.rrc_scale = parse_floats(self.rrc_scale, 2, 'rrc_scale'); self.betas = parse_floats(self.betas, 2, 'betas')
         self.chunk_len = str(self.chunk_len) if self.chunk_len not in (None, 0, 0.) else 'none'
         if self.log_with in (None, '', 'None'): self.log_with = 'none'
-        for k, ok in self.CHOICES.items():
-            if getattr(self, k) not in ok: raise UsageError(f'--{k} must be one of {"/".join(ok)}, got {getattr(self, k)!r}')
-        for k in ('batch_size', 'epochs', 'accum_freq', 'num_frames', 'img_size', 'prefetch', 'worker_threads', 'eval_batch_size', 'log_every', 'meter_window', 'dist_timeout'):
-            if getattr(self, k) < 1: raise UsageError(f'--{k} must be >= 1, got {getattr(self, k)}')
-        for k in ('workers', 'main_threads', 'max_steps', 'save_every', 'save_every_epochs', 'keep', 'eval_every', 'lr', 'wd', 'clip_grad', 'drop_path'):
-            if getattr(self, k) < 0: raise UsageError(f'--{k} must be >= 0, got {getattr(self, k)}')
+        super().__post_init__()                     # choices, ranges, formats (`check_settings`)
+        if not all(0 <= b < 1 for b in self.betas): raise UsageError(f'--betas must be two numbers in [0, 1), got {self.betas}')
         if not 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1: raise UsageError(f'--rrc_scale must be 0 < min <= max <= 1, got {self.rrc_scale}')
         if self.chunk_len not in ('auto', 'none'):
             try: float(self.chunk_len)
             except ValueError: raise UsageError(f"--chunk_len must be 'auto', 'none' or seconds, got {self.chunk_len!r}") from None
-        if self.vision: check_vision(self.vision)
         if self.lr_schedule == 'cosine' and self.warmup_epochs >= self.epochs:
             raise UsageError(f'--warmup_epochs ({self.warmup_epochs:g}) must be shorter than --epochs ({self.epochs})')
         if self.resume and not self.checkpoint: raise UsageError(f'--resume {self.resume} needs checkpoints (drop --no-checkpoint)')
+        if self.resume and self.overwrite: raise UsageError(f'--overwrite starts the run over and --resume {self.resume} continues it: pass one of them')
 
-    @classmethod
-    def make(cls, **kw):
-        "Settings from keyword arguments: old spellings translated (with a warning), `tiny` values for what is not given."
-        names = {f.name for f in fields(cls)}
-        old = {k: kw.pop(k) for k in list(kw) if k not in names and k in DEPRECATED}
-        bad = [k for k in kw if k not in names]
-        if bad: raise UsageError(f'unknown setting(s) {", ".join("--" + b for b in bad)} for {cls.__name__}')
-        tiny = kw.get('tiny', False) or old.get('tiny', False)
-        cur = {**(cls.TINY if tiny else {}), **kw}
-        given = set(kw)
-        for k, v in old.items():
-            new, conv = DEPRECATED[k]
-            warnings.warn(f'--{k} is deprecated; use --{new}', FutureWarning, stacklevel=2)
-            base = cur.get(new, getattr(cls(), new) if new in ('betas', 'rrc_scale') else None)
-            upd = conv(v, base); cur.update(upd); given |= set(upd)
-        s = cls(**cur); s._given = frozenset(given)   # the settings given explicitly (not defaults, not --tiny's)
-        return s
-
-    @classmethod
-    def of(cls, settings=None, output_dir=None, /, **kw):
-        "What a `run_x` gets: a settings object (`kw` replace fields), or `data_root` (and `output_dir`) and keywords as for `make`."
-        if isinstance(settings, cls):
-            if not kw: return settings
-            new = replace(settings, **kw); new._given = frozenset(given_settings(settings) | set(kw)); return new
-        if settings is not None: kw['data_root'] = str(settings)
-        if output_dir is not None: kw['output_dir'] = str(output_dir)
-        return cls.make(**kw)
-
-    def changed(self) -> dict:
-        "The settings that differ from the defaults (for logs)."
-        d = type(self)(); return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(d, f.name)}
 
 def given_settings(s: RunSettings) -> set:
     "Names of the settings given explicitly (keywords, command-line flags); for settings built directly: those that differ from the defaults."
@@ -216,16 +292,6 @@ def apply_eval_settings(s: RunSettings, saved: dict | None, *, keys=None, fixed=
     if not upd: return s, {}
     new = replace(s, **upd); new._given = frozenset(given)
     return new, upd
-
-def start_run(s: RunSettings) -> tuple[Accelerator, str]:
-    "The run's seeded `Accelerator` and the precision it uses (fp32 on the CPU, where autocast is slower)."
-    from avion_nb.core import seed_everything
-    mp = s.mixed_precision if (torch.cuda.is_available() and not s.cpu) else 'no'
-    acc = make_accelerator(s.output_dir, mp, log_with=None if s.log_with == 'none' else s.log_with, cpu=s.cpu, seed=s.seed,
-                           dist_timeout=s.dist_timeout)
-    seed_everything(s.seed)
-    apply_threads(acc, s)
-    return acc, mp
 
 def apply_threads(acc, s: RunSettings) -> int:
     "Set the run's main-process threads (`--main_threads`, 0: `main_thread_count`) and print how the cores are shared."
@@ -278,6 +344,36 @@ def eval_settings_of(config: dict, **extra) -> dict:
     return dict(d, **extra)
 
 
+# %% ../nbs/30a_run_settings.ipynb #a94d98d5
+from .checkpoint_files import describe_file, is_torch_file
+
+FILES = dict(data_root='dir', video_dir='dir', output_dir='out', resume='checkpoint', pretrained='weights', clip_weights='weights')
+NO_WEIGHTS = ('', 'none', 'None', 'scratch', 'random')     # --pretrained values meaning random initialisation
+WEIGHT_NAMES = ('pretrained.pt', 'finetuned.pt', 'encoder.pt')
+
+def _has_weights(d: Path) -> bool:
+    return (any((d/n).is_file() for n in WEIGHT_NAMES + ('avion_meta.json', 'model.safetensors'))
+            or any((c/'avion_meta.json').exists() for c in (d/'checkpoints').glob('*')))
+
+def check_path(flag: str, kind: str, v) -> None:
+    "Refuse a path setting that is not what `kind` ('dir', 'out', 'checkpoint', 'weights') asks for, saying what it is."
+    p, what = Path(str(v)), describe_file(str(v)) if v else ''
+    if kind == 'dir' and v and not p.is_dir(): raise UsageError(f'--{flag} {v}: {what}' + ('' if what.startswith('no such') else ', not a folder'))
+    if kind == 'out' and p.exists() and not p.is_dir(): raise UsageError(f'--{flag} {v}: {what}, not a folder')
+    if kind == 'checkpoint' and v not in ('', 'latest') and not (p/'avion_meta.json').is_file():
+        run = p.is_dir() and ((p/'checkpoints').is_dir() or (p/'config.json').is_file())
+        raise UsageError(f'--{flag} {v}: ' + (f'a run folder, not a checkpoint; to continue that run pass --output_dir {v} --resume latest' if run else
+                         f'{what}, not a checkpoint folder (pass <run>/checkpoints/step_* or latest)'))
+    if kind == 'weights' and v not in NO_WEIGHTS and not str(v).startswith('openai:'):
+        if p.is_dir() and not _has_weights(p):
+            raise UsageError(f'--{flag} {v}: a folder with no weights in it (no {", ".join(WEIGHT_NAMES)} or checkpoint)')
+        if not p.is_dir() and not is_torch_file(p): raise UsageError(f'--{flag} {v}: {what}' + ('' if what.startswith('no such') else ', not a checkpoint'))
+
+@patch
+def check_files(self: Settings) -> None:
+    "Check every path setting of `self` by its kind (the shared `FILES`, then the class's own `FILES`)."
+    for k, kind in _of(type(self), {**FILES, **self.FILES}).items(): check_path(k, kind, getattr(self, k))
+
 # %% ../nbs/30a_run_settings.ipynb #ffbb6b9a
 _GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'video_dir', 'num_frames', 'img_size', 'fused', 'rrc_scale', 'flip_p', 'bad_sample'),
                loader=('workers', 'prefetch', 'worker_threads', 'main_threads'),
@@ -285,7 +381,7 @@ _GROUPS = dict(data=('data_root', 'output_dir', 'chunk_len', 'video_dir', 'num_f
                optimisation=('batch_size', 'accum_freq', 'epochs', 'max_steps', 'lr', 'wd', 'betas', 'eps', 'clip_grad'),
                schedule=('lr_schedule', 'warmup_epochs', 'lr_start', 'lr_end'), precision=('mixed_precision',),
                evaluation=('eval_every', 'eval_batch_size', 'eval_first'), logging=('log_with', 'log_every', 'meter_window', 'progress', 'peak_tflops'),
-               checkpoints=('save_every', 'save_every_epochs', 'keep', 'resume', 'checkpoint'), run=('seed', 'cpu', 'dist_timeout', 'tiny', 'debug'))
+               checkpoints=('save_every', 'save_every_epochs', 'keep', 'resume', 'overwrite', 'checkpoint'), run=('seed', 'cpu', 'dist_timeout', 'tiny', 'debug'))
 
 def settings_help(cls) -> dict:
     "Help text of every field of a settings dataclass: the `# comment` on its line (a subclass's own comment wins)."
@@ -307,18 +403,20 @@ def settings_parser(cls, prog: str | None = None, description: str | None = None
     "An argparse parser with one flag per field of `cls` (only flags given on the command line end up in the namespace)."
     p = _Parser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     helps, d = settings_help(cls), cls()
-    shared = {f.name for f in fields(RunSettings)}
+    shared = {f.name for f in fields(RunSettings)} if issubclass(cls, RunSettings) else set()   # the demo's flags: all its own
     own = p.add_argument_group(f'{prog or cls.__name__} settings')
     groups = {g: p.add_argument_group(f'shared: {g}') for g in _GROUPS}
     where = {k: g for g, ks in _GROUPS.items() for k in ks}
     for f in fields(cls):
         g = groups[where[f.name]] if f.name in shared and f.name in where else own
         default = getattr(d, f.name)
-        h = f'{helps.get(f.name, "")} (default: {_fmt(default)}' + (f'; --tiny: {_fmt(cls.TINY[f.name])}' if f.name in cls.TINY else '') + ')'
+        rule = getattr(f.default_factory, 'rule', None)            # a machine-dependent default: its rule, and its value here
+        h = f'{helps.get(f.name, "")} (default: ' + (f'{rule}, here {_fmt(default)}' if rule else _fmt(default)) + (f'; --tiny: {_fmt(cls.TINY[f.name])}' if f.name in cls.TINY else '') + ')'
         ch = cls.CHOICES.get(f.name)
         if f.type in ('bool', bool): g.add_argument(f'--{f.name}', action=argparse.BooleanOptionalAction, help=h)
         elif f.type in ('tuple', tuple): g.add_argument(f'--{f.name}', type=str, metavar='A,B', help=h)
-        else: g.add_argument(f'--{f.name}', type={'int': int, 'float': float}.get(str(f.type), str), choices=ch, help=h)
+        else: g.add_argument(f'--{f.name}', type={'int': int, 'float': float}.get(str(f.type), str), help=h,   # choices: checked by
+                             metavar='{' + ','.join(ch) + '}' if ch else None)                            # the settings, after aliases ('' -> none)
     for k, (new, _) in DEPRECATED.items():
         if new not in {f.name for f in fields(cls)}: continue
         if k == 'no_checkpoint': p.add_argument(f'--{k}', action='store_true', help=argparse.SUPPRESS)
@@ -327,6 +425,8 @@ def settings_parser(cls, prog: str | None = None, description: str | None = None
 
 _TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
 
+
+# %% ../nbs/30a_run_settings.ipynb #9a6e46a9
 def _old_bools(argv: list, cls) -> list:
     "`--fused False` (the old style) -> `--no-fused`, with a warning."
     bools = {f.name for f in fields(cls) if f.type in ('bool', bool)}
@@ -339,6 +439,18 @@ def _old_bools(argv: list, cls) -> list:
             warnings.warn(f'--{k} {val} is deprecated; use --{k}' + ('' if on else f' / --no-{k}'), FutureWarning)
             out.append(f'--{k}' if on else f'--no-{k}'); i += 1 if '=' in a else 2; continue
         out.append(a); i += 1
+    return out
+
+def _old_dashes(argv: list, cls) -> list:
+    "`--data-root` (the first demo's spelling) -> `--data_root`, with a warning."
+    names, out = {f.name for f in fields(cls)}, []
+    for a in argv:
+        k, eq, val = a[2:].partition('=') if a.startswith('--') else ('', '', '')
+        base = k[3:] if k.startswith('no-') else k
+        if '-' in base and base.replace('-', '_') in names:
+            new = k[:len(k) - len(base)] + base.replace('-', '_')
+            warnings.warn(f'--{k} is deprecated; use --{new}', FutureWarning); a = f'--{new}{eq}{val}'
+        out.append(a)
     return out
 
 KNOWN_ERRORS = (UsageError, FileNotFoundError)
@@ -356,39 +468,57 @@ def oom_advice(s) -> str:
                 checkpointing=lambda v: f"--checkpointing block (now {v})", mask_ratio=lambda v: f'raise --mask_ratio (now {v:g})')
     return 'out of GPU memory; ' + ', '.join(tips[k](getattr(s, k)) for k in have) + ' (--debug shows the traceback)'
 
+# %% ../nbs/30a_run_settings.ipynb #db9b1277
+def _prog(run_fn, name: str) -> str:
+    "The program's name in messages: the console script (avion_x), `python -m avion_nb.x`, or `name`."
+    exe = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ''
+    mod = run_fn.__module__
+    if mod == '__main__': mod = getattr(getattr(sys.modules['__main__'], '__spec__', None), 'name', None) or mod   # python -m
+    return exe if exe.startswith('avion_') else f'python -m {mod}' if mod.startswith('avion_nb') else name
+
+@contextlib.contextmanager
+def _reported(prog: str, debug: bool, box: dict):
+    "Known errors as one line on stderr and an exit status (2: usage, 1: a fault, 130: Ctrl-C; 0: a finished run); `--debug`: raise."
+    try: yield
+    except TrainingInterrupted as e:
+        print(f'{prog}: {one_line(e)}' + ('; continue with --resume latest' if e.path else ''), file=sys.stderr); sys.exit(130)
+    except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stopped at once
+        if debug: raise
+        print(f'{prog}: interrupted (stopped at once: no checkpoint saved now; --resume latest continues from the last one)',
+              file=sys.stderr); sys.exit(130)
+    except RunComplete as e: print(f'{prog}: {one_line(e)}', file=sys.stderr); sys.exit(0)
+    except KNOWN_ERRORS as e:
+        if debug: raise
+        print(f'{prog}: error: {one_line(e)}', file=sys.stderr); sys.exit(2)
+    except (RunFailed, FloatingPointError, torch.OutOfMemoryError) as e:    # faults: one line, status 1
+        if debug: raise
+        msg = oom_advice(box.get('s')) if isinstance(e, torch.OutOfMemoryError) else one_line(e)
+        print(f'{prog}: error: {msg}', file=sys.stderr); sys.exit(1)
+
 def make_cli(cls, run_fn: Callable, name: str | None = None, doc: str | None = None) -> Callable:
-    """The trainer's program and Python entry point: `cli(**settings)` runs `run_fn(cls.make(**settings))` and returns
-    its result; `cli()` / `cli(argv=[...])` reads the command line, and a known error exits with status 2 and one line."""
+    """The command's program and Python entry point: `cli(**settings)` runs `run_fn(cls.make(**settings))` and returns
+    its result; `cli()` / `cli(argv=[...])` reads the command line, and a known error exits with status 2 and one line.
+    `cli.parse(argv)`: the checked settings (values and files) without running; `cli.check(argv)`: the same with the
+    command's one-line errors and exit status (what the CLI checks run through, in-process)."""
     name = name or run_fn.__name__.removeprefix('run_')
+    def parse(argv: list | None = None):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        p = settings_parser(cls, _prog(run_fn, name), doc or cls.__doc__)
+        s = cls.make(**vars(p.parse_args(_old_bools(_old_dashes(argv, cls), cls)))); s.check_files()
+        return s
+    def check(argv: list | None = None):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        with _reported(_prog(run_fn, name), '--debug' in argv, {}): return parse(argv)
     def cli(argv: list | None = None, **kw):
         if kw or (argv is not None and not isinstance(argv, (list, tuple))):
             if argv is not None: raise TypeError(f'{name}: pass settings as keywords, or a list of command-line arguments')
             return run_fn(cls.make(**kw))
-        argv = list(sys.argv[1:] if argv is None else argv)
-        exe = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ''
-        mod = run_fn.__module__
-        if mod == '__main__': mod = getattr(getattr(sys.modules['__main__'], '__spec__', None), 'name', None) or mod   # python -m
-        prog = (exe if exe.startswith('avion_') else f'python -m {mod}' if mod.startswith('avion_nb') else name)
-        debug, s = '--debug' in argv, None
-        try:
-            ns = vars(settings_parser(cls, prog, doc or cls.__doc__).parse_args(_old_bools(argv, cls)))
-            s = cls.make(**ns); run_fn(s)
-        except TrainingInterrupted as e:
-            print(f'{prog}: {one_line(e)}' + ('; continue with --resume latest' if e.path else ''), file=sys.stderr); sys.exit(130)
-        except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stopped at once
-            if debug: raise
-            print(f'{prog}: interrupted (stopped at once: no checkpoint saved now; --resume latest continues from the last one)',
-                  file=sys.stderr); sys.exit(130)
-        except KNOWN_ERRORS as e:
-            if debug: raise
-            print(f'{prog}: error: {one_line(e)}', file=sys.stderr); sys.exit(2)
-        except (RunFailed, FloatingPointError, torch.OutOfMemoryError) as e:    # faults: one line, status 1
-            if debug: raise
-            msg = oom_advice(s) if isinstance(e, torch.OutOfMemoryError) else one_line(e)
-            print(f'{prog}: error: {msg}', file=sys.stderr); sys.exit(1)
+        argv, box = list(sys.argv[1:] if argv is None else argv), {}
+        with _reported(_prog(run_fn, name), '--debug' in argv, box):
+            box['s'] = parse(argv); run_fn(box['s'])          # nothing returned: a console script exits with it
     cli.__name__ = cli.__qualname__ = name
     cli.__doc__ = doc or cls.__doc__
-    cli.settings = cls
+    cli.settings, cli.parse, cli.check = cls, parse, check
     return cli
 
 def run_as_main(g: dict, cli: Callable) -> None:

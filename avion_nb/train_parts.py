@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import save_json
+from .core import save_json, progress as progress_bar
 from .weights import save_pretrained, dataset_vocab
 from .vit import VideoViT, interpolate_temporal_pe, PE_INFLATION
 from .clip import build_video_clip, VideoCLIP, VideoClassifier, ActionClassifier   # the classifier is a model: it lives there
@@ -18,7 +18,7 @@ from .datasets import make_loader
 from .gpu_aug import GPUAugment, to_device
 from .metrics import mir_metrics, ek100_cls_metrics, topk_accuracy
 from .losses import soft_target_cross_entropy
-from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line, apply_eval_settings
+from .trainer import UsageError, latest_checkpoint, write_history, train_flops_per_video, one_line, apply_eval_settings, check_path
 from .checkpoint_files import load_checkpoint_file, split_checkpoint, avion_format
 from .interop import avion_pretrained_state   # AVION's files, converted (the converter sits below the trainers)
 
@@ -181,9 +181,12 @@ def resolve_pe_inflation(pe_inflation: str, cfg0: dict | None) -> str:
 def load_pretrained_arg(pretrained, *, trust: bool = False) -> tuple[dict, dict]:
     "`load_pretrained_state` of a `--pretrained` argument, its errors naming the flag."
     if not pretrained: raise UsageError("--pretrained is empty: pass a pretrained file / run folder / checkpoint, or 'none' for random init")
+    if Path(pretrained).exists(): check_path('pretrained', 'weights', pretrained)   # a text file, an empty folder ...: say what it is
     try: return load_pretrained_state(pretrained, trust=trust)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e} (the --pretrained argument; use 'none' to fine-tune from random weights)") from None
+    except ValueError as e:                              # readable, but not a video-text model or classifier
+        raise UsageError(f'--pretrained: {one_line(e)}') from None
 
 def _pretrained_arch(pretrained, cfg0: dict, num_frames: int, **given) -> dict:
     "The architecture part of a pretrained config at `num_frames`; architecture flags must be empty or agree with it."
@@ -400,11 +403,10 @@ def map_clips(acc, dataset, fn, *, batch_size: int = 64, num_workers: int = 0, p
               desc: str = 'clips') -> torch.Tensor:
     """Rows `fn(batch)` ([b, ...], under autocast, as float) for every clip of `dataset`, in dataset order, on every
     process (each process reads its shard; the shards are gathered). Every clip must be readable."""
-    from tqdm.auto import tqdm
     loader = make_loader(dataset, batch_size, num_workers=num_workers, shuffle=False, drop_last=False,
                          distributed=acc.num_processes > 1, persistent_workers=False)
     rows, idxs = [], []
-    for b in tqdm(loader.for_epoch(0), desc=desc, disable=not (progress and acc.is_local_main_process), leave=False):
+    for b in progress_bar(loader.for_epoch(0), desc=desc, disable=not (progress and acc.is_local_main_process), leave=False):
         if 'video' not in b: raise RuntimeError(f'{dataset}: every clip of an evaluation batch was unreadable')
         if b.get('n_skipped', 0): raise RuntimeError(f'{dataset}: {b["n_skipped"]} evaluation clips were unreadable; evaluation needs all of them')
         b = to_device(b, acc.device, non_blocking=True)

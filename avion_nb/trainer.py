@@ -10,8 +10,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 from accelerate import Accelerator
-from tqdm.auto import tqdm
-from .core import atomic_write
+from .core import atomic_write, progress as progress_bar
 from .run_settings import *             # the trainers' one import surface: settings, CLI, errors ...
 from .checkpoints import *              # ... checkpoints and resume ...
 from .checkpoints import _ck_step
@@ -46,8 +45,8 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     stop = _StopFlag(); stop.install()
     total = epochs * steps_per_epoch
     if max_steps is not None: total = min(total, max_steps)
-    bar = tqdm(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
+                       dynamic_ncols=True)
     summary = {}
     interrupted, it, opened_at, mid_step = False, None, None, False
     try:
@@ -318,13 +317,15 @@ def make_train_loader(accelerator: Accelerator, dataset, batch_size: int, *, wor
                       worker_threads: int = 1, seed: int = 0):
     "(shuffled, resumable, distributed loader of full batches, steps per epoch); a clear error if no full batch fits."
     from avion_nb.datasets import make_loader
+    def too_small():
+        return UsageError(f'--batch_size {batch_size}: the training set has {len(dataset)} clips, fewer than one batch per process '
+                          f'on {accelerator.num_processes} process(es); lower --batch_size (or --tiny for a CPU-sized smoke test)')
+    if len(dataset) // accelerator.num_processes < batch_size: raise too_small()
     loader = make_loader(dataset, batch_size, num_workers=workers, shuffle=True, drop_last=True, seed=seed,
                          prefetch_factor=prefetch if workers else None, worker_threads=worker_threads,
                          distributed=accelerator.num_processes > 1, stream=getattr(dataset, 'epoch_keys', False))
     spe = loader.batches_per_epoch
-    if spe == 0:
-        raise ValueError(f'{dataset}: {len(dataset)} clips give no full batch of {batch_size} per process '
-                         f'on {accelerator.num_processes} process(es); lower --batch_size')
+    if spe == 0: raise too_small()
     return loader, spe
 
 # %% ../nbs/30d_trainer.ipynb #c16201ed
