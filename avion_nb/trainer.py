@@ -107,7 +107,9 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
         msg = _fault(e, state)
         if msg is None: raise
-        # between steps (a worker dies while the next batch is awaited) the state is complete: save it
+        # between steps (a worker dies while the next batch is awaited) the state is complete: save it, with PyTorch's
+        # SIGCHLD check off (another dying worker would raise in the middle of the save)
+        stop._expect_worker_exits()
         path = (checkpointer.save(state, name=f'interrupted_step_{state.global_step:08d}') if checkpointer and not mid_step
                 and acc.num_processes == 1 and state.global_step > 0 else None)
         raise RunFailed(msg + (f'; saved a complete checkpoint in {path}' if path else '') + '; continue with --resume latest') from e
