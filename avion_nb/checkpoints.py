@@ -42,7 +42,7 @@ def check_config_compatible(saved: dict, current: dict, keys=None, where=''):
         lines = '\n'.join(f'  {k}: checkpoint has {a!r}, this run has {b!r}' for k, (a, b) in diff.items())
         raise UsageError(f'cannot resume from {where}: the checkpoint was made with a different model config:\n{lines}')
 
-# %% ../nbs/30b_checkpoints.ipynb #1e86ce02
+# %% ../nbs/30b_checkpoints.ipynb #f51a97bf
 def _ck_step(p: Path) -> int: return int(p.name.rsplit('_', 1)[1])
 
 def complete_checkpoints(ck_dir, kinds=('step_', 'interrupted_step_')) -> list[Path]:
@@ -58,6 +58,7 @@ def latest_checkpoint(run_dir) -> Path | None:
     d = Path(run_dir); cks = complete_checkpoints(d/'checkpoints' if (d/'checkpoints').is_dir() else d)
     return cks[-1] if cks else None
 
+# %% ../nbs/30b_checkpoints.ipynb #45581788
 class CheckpointWriteError(RunFailed):
     "A checkpoint could not be written (a full disk, an I/O error): the message names the folder, the error and the checkpoint left intact."
 
@@ -106,24 +107,29 @@ class Checkpointer:
                     shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
 
-    def resolve(self, resume) -> Path | None:
-        "`None`/'' → no resume; 'latest' → newest checkpoint of any kind (None if there is none); else a path that must exist."
-        if not resume: return None
-        if resume == 'latest': return self.latest()
-        p = Path(resume)
-        if not (p/'avion_meta.json').exists():
-            raise UsageError(f'--resume {p}: not a complete avion_nb checkpoint (no avion_meta.json in it)')
-        return p
+# %% ../nbs/30b_checkpoints.ipynb #438fb601
+from fastcore.basics import patch
 
-    def load(self, path, state: TrainState, current_config: dict | None = None, keys=None):
-        "Restore everything saved in `path` into the prepared objects and `state` (checking the model config)."
-        path = Path(path)
-        meta = json.loads((path/'avion_meta.json').read_text())
-        if current_config is not None:
-            check_config_compatible(meta['state'].get('config', {}), current_config, keys, where=str(path))
-        self.acc.load_state(str(path))
-        state.load_state_dict(meta['state'])
-        return meta
+@patch
+def resolve(self: Checkpointer, resume) -> Path | None:
+    "`None`/'' → no resume; 'latest' → newest checkpoint of any kind (None if there is none); else a path that must exist."
+    if not resume: return None
+    if resume == 'latest': return self.latest()
+    p = Path(resume)
+    if not (p/'avion_meta.json').exists():
+        raise UsageError(f'--resume {p}: not a complete avion_nb checkpoint (no avion_meta.json in it)')
+    return p
+
+@patch
+def load(self: Checkpointer, path, state: TrainState, current_config: dict | None = None, keys=None):
+    "Restore everything saved in `path` into the prepared objects and `state` (checking the model config)."
+    path = Path(path)
+    meta = json.loads((path/'avion_meta.json').read_text())
+    if current_config is not None:
+        check_config_compatible(meta['state'].get('config', {}), current_config, keys, where=str(path))
+    self.acc.load_state(str(path))
+    state.load_state_dict(meta['state'])
+    return meta
 
 # %% ../nbs/30b_checkpoints.ipynb #b2296136
 def save_run_config(accelerator: Accelerator, output_dir, config: dict):

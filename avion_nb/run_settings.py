@@ -183,7 +183,8 @@ class Settings:
         "The settings that differ from the defaults (for logs)."
         d = type(self)(); return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(d, f.name)}
 
-# %% ../nbs/30a_run_settings.ipynb #e22cc8a7
+# %% ../nbs/30a_run_settings.ipynb #7c773704
+# whole: the shared settings table, one flag per line with its --help text; split, the vocabulary could not be read at once
 @dataclass
 class RunSettings(Settings):
     "The settings every trainer shares. Subclass it to change defaults and add a trainer's own settings."
@@ -269,7 +270,7 @@ class RunSettings(Settings):
         if self.resume and not self.checkpoint: raise UsageError(f'--resume {self.resume} needs checkpoints (drop --no-checkpoint)')
         if self.resume and self.overwrite: raise UsageError(f'--overwrite starts the run over and --resume {self.resume} continues it: pass one of them')
 
-
+# %% ../nbs/30a_run_settings.ipynb #50e0db8d
 def given_settings(s: RunSettings) -> set:
     "Names of the settings given explicitly (keywords, command-line flags); for settings built directly: those that differ from the defaults."
     g = getattr(s, '_given', None)
@@ -293,6 +294,7 @@ def apply_eval_settings(s: RunSettings, saved: dict | None, *, keys=None, fixed=
     new = replace(s, **upd); new._given = frozenset(given)
     return new, upd
 
+# %% ../nbs/30a_run_settings.ipynb #5043072c
 def apply_threads(acc, s: RunSettings) -> int:
     "Set the run's main-process threads (`--main_threads`, 0: `main_thread_count`) and print how the cores are shared."
     from avion_nb.core import main_thread_count, set_threads, threads_line
@@ -313,6 +315,7 @@ def check_vision(v: str):
         except json.JSONDecodeError as e: raise UsageError(f'--vision: cannot parse {v!r} as JSON ({e})') from None
     elif v not in VIT_PRESETS: raise UsageError(f'--vision: unknown ViT preset {v!r}; choose one of {", ".join(VIT_PRESETS)} or a JSON dict')
 
+# %% ../nbs/30a_run_settings.ipynb #ce5bd9d1
 def _pair(i):
     def conv(v, cur):
         c = list(cur); c[i] = float(v); return tuple(c)
