@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['AVION_FORMATS', 'checkpoint_safe_globals', 'load_checkpoint_file', 'split_checkpoint', 'avion_format',
-           'is_avion_checkpoint', 'describe_file', 'is_torch_file']
+__all__ = ['AVION_FORMATS', 'checkpoint_safe_globals', 'describe_file', 'is_torch_file', 'load_checkpoint_file',
+           'split_checkpoint', 'avion_format', 'is_avion_checkpoint']
 
 # %% ../nbs/08_checkpoint_files.ipynb #1753ca36
 def checkpoint_safe_globals() -> list:
@@ -23,11 +23,39 @@ def checkpoint_safe_globals() -> list:
     g += [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'bool')]
     return g
 
+# %% ../nbs/08_checkpoint_files.ipynb #ea4d34f8
+_MAGIC = ((b'\xff\xd8\xff', 'a JPEG image'), (b'\x89PNG', 'a PNG image'), (b'GIF8', 'a GIF image'), (b'\x1aE\xdf\xa3', 'a Matroska/WebM video'),
+          (b'%PDF', 'a PDF document'), (b'\x1f\x8b', 'a gzip archive'))
+
+def describe_file(path) -> str:
+    "What `path` looks like, in a few words: 'no such file or folder', 'a folder', 'an empty file', 'a text file', 'a JPEG image', ..."
+    p = Path(path)
+    if not p.exists(): return 'no such file or folder'
+    if p.is_dir(): return 'a folder'
+    head = p.read_bytes()[:4096] if p.stat().st_size < 4096 else p.open('rb').read(4096)
+    if not head: return 'an empty file'
+    if head[4:8] == b'ftyp': return 'an MP4/MOV video'
+    for magic, what in _MAGIC:
+        if head.startswith(magic): return what
+    if head.startswith(b'PK\x03\x04'): return 'a zip archive'
+    try: head.decode('utf-8'); return 'a text file' if b'\x00' not in head else f'a {p.stat().st_size}-byte binary file'
+    except UnicodeDecodeError: return f'a {p.stat().st_size}-byte binary file of unknown format'
+
+def is_torch_file(path) -> bool:
+    "Whether `path` is a file `torch.load` or safetensors can read: a zip archive, a pickle stream, or a safetensors header."
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size < 8: return False
+    head = p.open('rb').read(16)
+    if head.startswith(b'PK\x03\x04') or head[:1] == b'\x80': return True
+    n = int.from_bytes(head[:8], 'little')                      # safetensors: u64 header length, then '{'
+    return 0 < n < p.stat().st_size and head[8:9] == b'{'
+
 # %% ../nbs/08_checkpoint_files.ipynb #10a743c2
 def load_checkpoint_file(path, *, trust: bool = False):
     "Read a checkpoint file with `torch.load(weights_only=True)` and the `checkpoint_safe_globals()` allow-list (`trust`: unsafe load)."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f'{p}: no such checkpoint file')
+    if not is_torch_file(p): raise ValueError(f'{p}: {describe_file(p)}, not a checkpoint')
     if trust:
         warnings.warn(f'{p}: loading with weights_only=False (trust=True): the file can run arbitrary code')
         return torch.load(p, map_location='cpu', weights_only=False)
@@ -89,30 +117,3 @@ def is_avion_checkpoint(src, *, trust: bool = False) -> bool:
     except (TypeError, ValueError): return False
     try: return avion_format(sd) is not None
     except NotImplementedError: return False
-
-# %% ../nbs/08_checkpoint_files.ipynb #ea4d34f8
-_MAGIC = ((b'\xff\xd8\xff', 'a JPEG image'), (b'\x89PNG', 'a PNG image'), (b'GIF8', 'a GIF image'), (b'\x1aE\xdf\xa3', 'a Matroska/WebM video'),
-          (b'%PDF', 'a PDF document'), (b'\x1f\x8b', 'a gzip archive'))
-
-def describe_file(path) -> str:
-    "What `path` looks like, in a few words: 'no such file or folder', 'a folder', 'an empty file', 'a text file', 'a JPEG image', ..."
-    p = Path(path)
-    if not p.exists(): return 'no such file or folder'
-    if p.is_dir(): return 'a folder'
-    head = p.read_bytes()[:4096] if p.stat().st_size < 4096 else p.open('rb').read(4096)
-    if not head: return 'an empty file'
-    if head[4:8] == b'ftyp': return 'an MP4/MOV video'
-    for magic, what in _MAGIC:
-        if head.startswith(magic): return what
-    if head.startswith(b'PK\x03\x04'): return 'a zip archive'
-    try: head.decode('utf-8'); return 'a text file' if b'\x00' not in head else f'a {p.stat().st_size}-byte binary file'
-    except UnicodeDecodeError: return f'a {p.stat().st_size}-byte binary file of unknown format'
-
-def is_torch_file(path) -> bool:
-    "Whether `path` is a file `torch.load` or safetensors can read: a zip archive, a pickle stream, or a safetensors header."
-    p = Path(path)
-    if not p.is_file() or p.stat().st_size < 8: return False
-    head = p.open('rb').read(16)
-    if head.startswith(b'PK\x03\x04') or head[:1] == b'\x80': return True
-    n = int.from_bytes(head[:8], 'little')                      # safetensors: u64 header length, then '{'
-    return 0 < n < p.stat().st_size and head[8:9] == b'{'
