@@ -63,9 +63,9 @@ def prepare(root: Path, a) -> dict:
                 storage_vs_source=chk['bytes'] / src['bytes'])
 
 
-def steady(hist: list, warmup: int) -> dict:
-    "Videos/s and data wait over the steps after `warmup` (per-step timings, StepMeter window 1)."
-    st = hist[warmup:] or hist
+def steady(hist: list, warmup: int, steps: int | None = None) -> dict:
+    "Videos/s and data wait over the `steps` steps after `warmup` (per-step timings, StepMeter window 1)."
+    st = hist[warmup:warmup + steps if steps else None] or hist
     step = sum(h['step_s'] for h in st); wait = sum(h['data_wait_s'] for h in st)
     vids = sum(h['videos_per_s'] * h['step_s'] for h in st)        # window 1: each row's own videos/s
     return dict(steps=len(st), step_s=step / len(st), videos_per_s=vids / step, data_wait_s=wait / len(st),
@@ -137,7 +137,7 @@ def main():
     p.add_argument('--workers', type=int, default=16)
     p.add_argument('--main_threads', default='0', help="comma-separated main-process intra-op thread counts to sweep "
                    "(0: the trainers' automatic rule); the headline takes the automatic runs")
-    p.add_argument('--profile', type=int, default=0, metavar='N', help='profile N steady steps (after the warm-up) of the '
+    p.add_argument('--profile', type=int, default=0, metavar='N', help='profile N steady steps (after the measured ones) of the '
                    '--profile_mask run: top ops and GPU-busy %% -> <out>/profile_mask<r>.txt/.json')
     p.add_argument('--profile_mask', type=float, default=0.5)
     p.add_argument('--headline_from', metavar='E2E_JSON', help='only update benchmarks/headline.json from an e2e_mask.json '
@@ -178,7 +178,7 @@ def main():
     print(f"content bitrate: sources {res['data']['source_kbps']:.0f} kb/s, {a.gop} chunks {res['data']['chunk_kbps']:.0f} kb/s", flush=True)
     n_clips = len(make_pretrain_data(root, eval_data='none', num_frames=a.frames, img_size=a.size)[0])
     total = a.steps + a.warmup
-    k = a.epoch_repeat or max(1, math.ceil((total + 2) * a.batch_size / n_clips))
+    k = a.epoch_repeat or max(1, math.ceil((total + a.profile + 4) * a.batch_size / n_clips))
     static_b = 16 * n_params(a)                       # fp32 weights + gradients + AdamW m, v
     cuda = torch.cuda.is_available() and not a.tiny
     peak = peak_flops('cuda') if cuda else None
@@ -189,15 +189,16 @@ def main():
         gc.collect()
         if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        prof = StepProfile(a.warmup + a.steps // 2, a.profile) if a.profile and m == a.profile_mask and mt == threads[0] else None
+        # the profiled steps come after the measured ones (the profiler and its trace export slow a step 2-3x)
+        prof = StepProfile(a.warmup + a.steps, a.profile) if a.profile and m == a.profile_mask and mt == threads[0] else None
         with prof if prof is not None else contextlib.nullcontext():
           r = run_pretrain(output_dir=f'{runs_dir.name}/mask{m:g}', data_root=str(root), eval_data='none', vision=a.vision, text=a.text,
                          num_frames=a.frames, img_size=a.size, attn=a.attn, checkpointing=a.checkpointing, compile=a.compile,
-                         batch_size=a.batch_size, workers=a.workers, chunk_len=str(a.chunk_len), epochs=10**6, max_steps=total,
+                         batch_size=a.batch_size, workers=a.workers, chunk_len=str(a.chunk_len), epochs=10**6, max_steps=total + (a.profile + 2 if prof else 0),
                          save_every=0, log_with='none', progress=False, mixed_precision='bf16', epoch_repeat=k, meter_window=1,
                          checkpoint=False, mask_ratio=m, mask_mode=a.mask_mode, cpu=a.tiny, main_threads=mt)
         s, h = r['summary'], r['history']
-        st = steady(h, a.warmup)
+        st = steady(h, a.warmup, a.steps)
         peak_b = max((x.get('gpu_mem_gb', 0.) for x in h), default=0.) * 2**30
         if prof is not None:
             ps = prof.report(out/f'profile_mask{m:g}'); res.setdefault('profiles', {})[f'{m:g}'] = {k: v for k, v in ps.items() if not k.startswith('top')}
