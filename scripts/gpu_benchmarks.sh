@@ -4,8 +4,9 @@
 # Usage there:   OUT=/some/dir bash scripts/gpu_benchmarks.sh STAGE[:seconds] [STAGE[:seconds] ...]
 #   gputests   the gpu-flagged cells of 11_vit (the token masks made on the GPU equal the CPU's)
 #   smoke      the gpu-flagged cells of 11_vit (GPU masks == CPU masks) + a short compiled masked run with a profile
-#   e2e        bench_pretrain --compile at masks 0/0.5/0.75 with a profile of 4 steady mask-0.5 steps, then
-#              bench_model's plain-PyTorch reference step and our compiled step (the same ViT-B on the same GPU)
+#   e2e        bench_pretrain --compile at masks 0/0.5/0.75 (each in a fresh process) with a profile of 4 steady mask-0.5
+#              steps after the measured ones, then bench_model's plain-PyTorch reference step and our compiled step (the
+#              same ViT-B on the same GPU; MODEL_S=0 skips it)
 #   threads    bench_pretrain --compile at mask 0.5 with --main_threads 16 (one thread per core: the old default)
 #   loader     bench_loader, 16 workers, egocentric then stress content, automatic main threads and 16
 #   learning   learning_check_mask.py --compile
@@ -30,7 +31,7 @@ for arg in "$@"; do
                --data $D/ego_small --out $OUT/smoke --no_headline" ;;
     e2e) run e2e $(( lim ? lim : 420 )) python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 30 \
              --warmup 15 --profile 4 --data $D/ego_e2e --out "$OUT/e2e"
-         run model ${MODEL_S:-150} python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
+         [ "${MODEL_S:-150}" -gt 0 ] && run model ${MODEL_S:-150} python scripts/bench_model.py --subset ref_flash+ckpt_block,compile_flash+ckpt_block,compile_flash@0.5 \
              --no_breakdown --search_time 0 --time_budget $(( ${MODEL_S:-150} - 30 )) --compile_min_budget 30 --min_time 1.5 --out "$OUT/model" ;;
     omp) run omp_default $(( lim ? lim : 120 )) python scripts/bench_pretrain.py --compile --masks 0.5 --workers 16 --steps 20 \
              --warmup 12 --data $D/ego_e2e --out "$OUT/omp_default" --no_headline
