@@ -4,8 +4,8 @@
 Data (made once, reused when complete; `--data` points at it):
   1. `make_dataset(<data>, content='egocentric')`: Ego4D-style long videos at the 'egocentric' content preset
      (~0.4 Mb/s H.264 at 456x256, x264-default GOP, as downloaded),
-  2. `chunk_dataset(<data>/ego4d/videos, <data>/ego4d/videos_chunked, 15, keyint='k16-nrb-fd')`: 15-s chunks with
-     the loader issue's GOP structure (keyframe every 16 frames, non-reference B-frames, tune fastdecode).
+  2. `chunk_dataset(<data>/ego4d/videos, <data>/ego4d/videos_chunked, 15, keyint=<--gop>)`: 15-s chunks with
+     the GOP structure avion_prepare writes by default (k32-lat16-fd: a keyframe every 32 frames, a reference lattice every 16, fastdecode).
 Then one `run_pretrain` per mask ratio (`--masks 0,0.5,0.75`, `--mask_mode tube`): ViT-B/16 + CLIP-B text, 4 frames
 at 224^2, batch 256, bf16, SDPA, `--chunk_len 15 --workers 16`, with `--compile` as given, no evaluation, no
 checkpoints. `--epoch_repeat` (auto) makes one epoch several passes over the clips so the run never crosses an epoch
@@ -25,7 +25,7 @@ Writes <out>/e2e_mask.json (machine, versions, command, every number) and update
 GPU (1x H200, 16 cores):  python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 60
 CPU check (writes only to a temp folder):  python scripts/bench_pretrain.py --tiny
 """
-import argparse, gc, json, math, os, sys, tempfile, time
+import argparse, gc, json, math, os, shutil, sys, tempfile, time
 from datetime import date
 from pathlib import Path
 import torch
@@ -37,10 +37,12 @@ from avion_nb.core import machine_info, save_json  # noqa: E402
 RECIPE_CLIPS = 4_000_000 * 5      # AVION ViT-B Ego4D pretraining: ~4M clips x 5 epochs
 
 
-def _complete(d: Path) -> bool:
+def _complete(d: Path, gop: str) -> bool:
+    "Whether `d` holds a complete chunking with GOP structure `gop` (another GOP is cut again, never reused silently)."
     from avion_nb.chunking import read_chunking
-    try: return bool((read_chunking(d) or {}).get('complete', False))
+    try: j = read_chunking(d) or {}
     except (ValueError, FileNotFoundError): return False
+    return bool(j.get('complete', False)) and str(j.get('settings', {}).get('keyint')) == str(gop)
 
 
 def prepare(root: Path, a) -> dict:
@@ -49,7 +51,12 @@ def prepare(root: Path, a) -> dict:
     from avion_nb.chunking import chunk_dataset, measure_bitrate
     ego, chunked = root/'ego4d'/'videos', root/'ego4d'/'videos_chunked'
     t0 = time.perf_counter(); gen_s = chunk_s = 0.
-    if not ((root/'meta.json').exists() and _complete(chunked)):
+    if (root/'meta.json').exists() and not _complete(chunked, a.gop):          # the sources are there: cut them again
+        shutil.rmtree(chunked, ignore_errors=True)
+        chunk_dataset(ego, chunked, a.chunk_len, keyint=a.gop, num_workers=os.cpu_count(), verbose=False)
+        chunk_s = time.perf_counter() - t0
+        print(f'data: reusing the sources in {root}, chunked ({a.gop}) in {chunk_s:.0f}s', flush=True)
+    elif not (root/'meta.json').exists():
         kw = dict(ego4d_videos=a.ego4d_videos, ego4d_duration=a.video_sec, ek100_participants=2, ek100_videos_per_participant=1,
                   ek100_duration=4., kinetics_train_per_class=0, kinetics_val_per_class=0)
         make_dataset(root, 'tiny' if a.tiny else 'default', content='egocentric', num_workers=os.cpu_count(), verbose=False, **kw)
@@ -160,7 +167,8 @@ def main():
     p.add_argument('--mask_mode', default='tube', choices=('tube', 'frame'))
     p.add_argument('--ego4d_videos', type=int, default=24, help='Ego4D-style videos to generate')
     p.add_argument('--video_sec', type=float, default=60., help='their length (s)')
-    p.add_argument('--gop', default='k16-nrb-fd', help='GOP structure of the chunks (avion_nb.synth.gop_params)')
+    p.add_argument('--gop', default='k32-lat16-fd', help="GOP structure of the chunks (02_chunking names); default: avion_prepare's "
+                   "(k32-lat16-fd; the 2026-12-07 H100 figures used k16-nrb-fd)")
     p.add_argument('--chunk_len', type=int, default=15)
     p.add_argument('--vision', default='vit_b16'); p.add_argument('--text', default='clip_b')
     p.add_argument('--frames', type=int, default=4); p.add_argument('--size', type=int, default=224)
