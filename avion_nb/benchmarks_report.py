@@ -368,16 +368,16 @@ def demo_disk_md(root=None) -> str:
             f"(checkpoints, logs, pretrained.pt) **{d['run']:.0f} MB** (recorded by the demo in `benchmarks/demo/demo.json`).")
 
 # %% ../nbs/79_benchmarks_report.ipynb #e1535b68
-def readme_commands(root=None) -> dict | None:
-    "The timed fresh-clone runs of the README's two commands, `benchmarks/demo/readme_commands.json` (None if absent)."
-    f = bench_root(root)/'demo'/'readme_commands.json'
+def readme_commands(root=None, name: str = 'readme_commands') -> dict | None:
+    "A record of timed fresh-clone runs of the README's two commands, `benchmarks/demo/<name>.json` (None if absent)."
+    f = bench_root(root)/'demo'/f'{name}.json'
     return json.loads(f.read_text()) if f.exists() else None
 
 # %% ../nbs/79_benchmarks_report.ipynb #0a118c3f
-def readme_commands_md(root=None) -> str:
-    "The README commands' fresh-clone times with their conditions, as markdown: a sentence and a table."
-    r = readme_commands(root)
-    if not r: return '*The README commands have not been timed from a fresh clone yet (`benchmarks/demo/readme_commands.json`).*'
+def readme_commands_md(root=None, name: str = 'readme_commands') -> str:
+    "The README commands' fresh-clone times with their conditions (`benchmarks/demo/<name>.json`), as markdown: a sentence and a table."
+    r = readme_commands(root, name)
+    if not r: return f'*The README commands have not been timed from a fresh clone yet (`benchmarks/demo/{name}.json`).*'
     m = r.get('machine') or {}
     la = lambda x: '—' if not x else f'{x[0]:.1f}'
     mins = lambda s: '—' if s is None else f'{s / 60:.1f} min'
@@ -389,7 +389,7 @@ def readme_commands_md(root=None) -> str:
     head = (f"Timed from fresh clones (commit {commits or '`' + r.get('commit', '?')[:7] + '`'}) on {r.get('date', '?')}, exactly as the README writes them: "
             f"{m.get('cpu_count', '?')} CPU cores, {m.get('gpu') or 'no GPU'}, Python {m.get('python', '?')}"
             + (f"; {r['pip']}" if r.get('pip') else '') + (f". {r['load_note']}" if r.get('load_note') else '') + '.')
-    return head + '\n\n' + '\n'.join(rows) + '\n\nSource: `benchmarks/demo/readme_commands.json`.' 
+    return head + '\n\n' + '\n'.join(rows) + f'\n\nSource: `benchmarks/demo/{name}.json`.'
 
 # %% ../nbs/79_benchmarks_report.ipynb #b82d96f3
 def readme_summary(name: str, root=None, n_lines: int = 6, demote: int = 3) -> str:

@@ -123,7 +123,7 @@ class VideoMAEFinetuneSettings(ClassifierSettings):
     log_every: int = 10  # tracker logging period in steps
     save_every_epochs: int = 5  # checkpoint every N epochs (0: only at the end)
     keep: int = 2  # checkpoints kept (the newest, of every kind)
-    pretrained: str = 'none'  # encoder.pt / pretraining run folder / checkpoint folder, a fine-tuned classifier (finetuned.pt, run, checkpoint), an AVION VideoMAE checkpoint file ('none' or '': train from scratch)
+    pretrained: str = 'runs/videomae_pretrain'  # avion_videomae's run folder (its default --output_dir) / encoder.pt / checkpoint folder, a fine-tuned classifier (finetuned.pt, run, checkpoint), an AVION VideoMAE checkpoint file ('none' or '': train from scratch)
     pe_inflation: str = 'auto'  # temporal PE resizing of a learned table: auto (= align_corners) | avion | align_corners (AVION's VideoMAE: a fixed table, nothing to resize)
     evaluate: bool = False  # only evaluate the --pretrained classifier (no training); settings not given come from its saved evaluation settings
     cutmix: float = 1.0  # CutMix Beta parameter (0: off)
@@ -137,7 +137,7 @@ class VideoMAEFinetuneSettings(ClassifierSettings):
     init_scale: float = 1e-3  # head init scale
     blr: float = 1e-3  # base learning rate per 256 clips
     CHOICES: ClassVar[dict] = dict(ClassifierSettings.CHOICES, pe_inflation=PE_INFLATION_CHOICES)
-    TINY: ClassVar[dict] = dict(vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, batch_size=4, epochs=3, warmup_epochs=0,
+    TINY: ClassVar[dict] = dict(pretrained='none', vision='vit_tiny', img_size=32, patch_size=8, num_frames=4, batch_size=4, epochs=3, warmup_epochs=0,
                                 workers=0, mixed_precision='no', log_with='none', lr=2e-3, save_every_epochs=0, eval_every=0)
 
 TINY_FINETUNE = VideoMAEFinetuneSettings.TINY

@@ -8,8 +8,10 @@ fresh clone at HEAD has, plus uncommitted edits; no `data/`, `runs/`, `.venv/`),
 active (`PYTHONPATH` set to the copy, so its code is what runs). A block is, by its first line:
 
 - runnable (no marker): every command runs, in order, in one shell; a command that fails (non-zero exit, also inside
-  an `&&` chain or a pipe) fails the check with the README line. Blocks must be self-contained and quick (seconds
-  to a minute: tiny settings, the tiny embedded dataset);
+  an `&&` chain or a pipe) fails the check with the README line. Blocks must be self-contained and fit `--timeout`
+  (300 s: tiny settings, the embedded dataset). Environment setup at the head of an `&&` chain (`python3 -m venv`,
+  `. .venv/bin/activate`, `pip install -e .`) is skipped, as in the `--help` checks: the checked environment is that
+  install (CI made it with the test command), so `... && pip install -e . && avion_demo` runs `avion_demo`;
 - `# needs: <what>[, <what>...]` with what in gpu, real data, time, network: it cannot run here, so each command is
   checked without doing its work: a program runs with `--help` only (`avion_x ...` -> `avion_x --help`,
   `python -m m ...` -> `python -m m --help`, `accelerate launch ... -m m` -> `python -m m --help` after checking its
@@ -130,6 +132,26 @@ def _installs(words):
             or (py and words[1:3] == ['-m', 'venv']))
 
 
+def _setup(words) -> bool:
+    "Environment setup a runnable block may start with: venv creation, activation, an install of this package."
+    p = words[:1]
+    return _installs(words) or p in (['.'], ['source']) and len(words) == 2 and words[1].endswith('activate')
+
+
+def strip_setup(cmd: str, line: int) -> str:
+    """`cmd` without the environment setup at the head of its `&&` chain ('true' if nothing is left); ValueError if setup
+    appears elsewhere (after other work, or joined by `|`, `;`, `||`)."""
+    parts = simple_commands(cmd)
+    if not any(_setup(w) for w in parts): return cmd
+    if any(op in cmd.replace('&&', '') for op in ('|', ';', '&')):
+        raise ValueError(f'{NAME} line {line}: `{cmd.strip()}` sets up an environment inside a pipe or list: join with `&&` only')
+    k = 0
+    while k < len(parts) and _setup(parts[k]): k += 1
+    if any(_setup(w) for w in parts[k:]):
+        raise ValueError(f'{NAME} line {line}: `{cmd.strip()}` installs after other work: mark its block `# needs: network`')
+    return ' && '.join(shlex.join(w) for w in parts[k:]) or 'true'
+
+
 def copy_repo(dst: Path):
     "The git-tracked files of this working tree (as they are now) under `dst`: a fresh clone plus uncommitted edits."
     files = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, capture_output=True, check=True).stdout.split(b'\0')
@@ -152,7 +174,7 @@ def run_block(cmds, cwd: Path, timeout: float):
     "Run the commands in one bash in `cwd`; None if all pass, else (README line, command, exit code, output tail)."
     failfile = cwd/'.readme_check_failed'
     script = ['set -o pipefail', f'__fail() {{ echo "$1 $2" > {shlex.quote(str(failfile))}; exit 1; }}']
-    for k, (_, c) in enumerate(cmds): script += [f'{{ {c}', f'}} || __fail {k} $?']
+    for k, (line, c) in enumerate(cmds): script += [f'{{ {strip_setup(c, line)}', f'}} || __fail {k} $?']
     try:
         r = subprocess.run(['bash', '-c', '\n'.join(script)], cwd=cwd, env=env_for(cwd), capture_output=True, text=True,
                            timeout=timeout, stdin=subprocess.DEVNULL)
@@ -196,10 +218,8 @@ def plan(blocks):
         if cmds and not needs and all(c in ci for _, c in cmds): mode = 'ci'
         elif needs: mode = f'help (needs: {", ".join(sorted(needs))})'
         else: mode = 'run'
-        if mode == 'run':   # installing here would re-point the active environment at a temporary copy
-            for line, c in cmds:
-                for w in simple_commands(c):
-                    if _installs(w): raise ValueError(f'{NAME} line {line}: `{c.strip()}` installs packages: mark its block `# needs: network`')
+        if mode == 'run':   # installing here would re-point the active environment at a temporary copy: setup is skipped
+            for line, c in cmds: strip_setup(c, line)
         out.append((i, b, mode))
     return out
 
@@ -218,8 +238,11 @@ def self_check():
     for bad in ('# needs: gpus', '# needs:'):
         try: needs_of(dict(line=1, lines=[bad, 'ls'])); raise AssertionError(f'{bad!r} accepted')
         except ValueError: pass
-    try: plan([dict(line=1, lines=['pip install -e .'])]); raise AssertionError('an install in a runnable block accepted')
-    except ValueError: pass
+    assert strip_setup('python3 -m venv .venv && . .venv/bin/activate && pip install -e . && avion_demo --x 1', 1) == 'avion_demo --x 1'
+    assert strip_setup('echo a | grep a', 1) == 'echo a | grep a' and strip_setup('pip install -e .', 1) == 'true'
+    for bad in ('avion_demo && pip install -e .', 'pip install -e . | cat', 'pip install x; avion_demo'):
+        try: plan([dict(line=1, lines=[bad])]); raise AssertionError(f'{bad!r} accepted in a runnable block')
+        except ValueError: pass
 
 
 def main():
