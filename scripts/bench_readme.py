@@ -94,7 +94,10 @@ def time_command(name: str, cmd: str, workdir: Path, a) -> dict:
                load_avg_start=start_load, load_avg_end=end_load, load_avg_mean=round(sum(samples) / len(samples), 2),
                load_avg_max=max(samples), load_samples=len(samples), outcome=outcome(name, clone, log))
     print(f'{name}: {wall / 60:.1f} min, exit {p.returncode}; {rec["outcome"]}', flush=True)
-    if p.returncode: print('\n'.join(log.splitlines()[-15:]), flush=True)
+    keep = Path(a.log_dir)/f'{clone.name}.log'; keep.parent.mkdir(parents=True, exist_ok=True); shutil.copy(logf, keep)
+    if p.returncode:
+        fails = [l for l in log.splitlines() if l.startswith('FAIL') or 'Error' in l][:20]
+        print('\n'.join(fails + ['...'] + log.splitlines()[-15:]) + f'\nwhole log: {keep}', flush=True)
     return rec
 
 
@@ -106,6 +109,8 @@ def main():
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'demo'/'readme_commands.json'))
     p.add_argument('--pip', default="pip with this machine's configured indexes", help='how pip reached its packages (recorded)')
     p.add_argument('--keep', action='store_true', help='keep the clones (default: removed after the run)')
+    p.add_argument('--log_dir', default=str(Path(tempfile.gettempdir())/'bench_readme_logs'),
+                   help="each command's whole output is copied here as <name>.log (default: a folder under the temp dir)")
     p.add_argument('--tiny', action='store_true', help='self-check: two trivial commands in a temp folder, no record written')
     a = p.parse_args()
     want = [w.strip() for w in a.commands.split(',') if w.strip()]
