@@ -27,6 +27,12 @@ def loads() -> list: return [float(x) for x in Path('/proc/loadavg').read_text()
 def now() -> str: return datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
+def _terminal_signals():
+    "SIGINT and SIGQUIT at their defaults, as in a terminal (this script started as a background job would pass them ignored)."
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def readme_commands(readme: Path) -> dict:
     "{'install + demo': command, 'install + tests': command} from the README's quick-start blocks."
     found = {}
@@ -78,7 +84,8 @@ def time_command(name: str, cmd: str, workdir: Path, a) -> dict:
     print(f'{name}: {cmd}   (clone {commit[:7]}, load {start_load[0]:.2f}; log {logf})', flush=True)
     started, t0, samples, install_s, last = now(), time.monotonic(), [start_load[0]], None, time.monotonic()
     with open(logf, 'w') as out:
-        p = subprocess.Popen(['bash', '-c', cmd], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(['bash', '-c', cmd], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             preexec_fn=_terminal_signals)
         while p.poll() is None:
             time.sleep(1)
             if install_s is None and installed(clone): install_s = time.monotonic() - t0
