@@ -240,7 +240,7 @@ def main():
             row, prof_sum = fresh_run(out, m, mt)
             res['runs'][f'{m:g}' if mt == 0 else f'{m:g}@threads{mt}'] = row
             if prof_sum: res.setdefault('profiles', {})[f'{m:g}'] = prof_sum
-            print_row(row, a); continue
+            continue                     # the run printed its own row
         gc.collect()
         if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
