@@ -51,20 +51,17 @@ def prepare(root: Path, a) -> dict:
     from avion_nb.chunking import chunk_dataset, measure_bitrate
     ego, chunked = root/'ego4d'/'videos', root/'ego4d'/'videos_chunked'
     t0 = time.perf_counter(); gen_s = chunk_s = 0.
-    if (root/'meta.json').exists() and not _complete(chunked, a.gop):          # the sources are there: cut them again
-        shutil.rmtree(chunked, ignore_errors=True)
-        chunk_dataset(ego, chunked, a.chunk_len, keyint=a.gop, num_workers=os.cpu_count(), verbose=False)
-        chunk_s = time.perf_counter() - t0
-        print(f'data: reusing the sources in {root}, chunked ({a.gop}) in {chunk_s:.0f}s', flush=True)
-    elif not (root/'meta.json').exists():
+    if not (root/'meta.json').exists():
         kw = dict(ego4d_videos=a.ego4d_videos, ego4d_duration=a.video_sec, ek100_participants=2, ek100_videos_per_participant=1,
                   ek100_duration=4., kinetics_train_per_class=0, kinetics_val_per_class=0)
         make_dataset(root, 'tiny' if a.tiny else 'default', content='egocentric', num_workers=os.cpu_count(), verbose=False, **kw)
         gen_s = time.perf_counter() - t0
+    if not _complete(chunked, a.gop):             # new sources, or chunks of another GOP: cut them (again)
+        shutil.rmtree(chunked, ignore_errors=True)
         chunk_dataset(ego, chunked, a.chunk_len, keyint=a.gop, num_workers=os.cpu_count(), verbose=False)
         chunk_s = time.perf_counter() - t0 - gen_s
-        print(f'data: generated in {gen_s:.0f}s, chunked ({a.gop}) in {chunk_s:.0f}s', flush=True)
-    else: print(f'data: reusing {root}', flush=True)
+    print(f'data: ' + (f'generated in {gen_s:.0f}s, ' if gen_s else f'reusing the sources in {root}, ')
+          + (f'chunked ({a.gop}) in {chunk_s:.0f}s' if chunk_s else f'reusing the {a.gop} chunks'), flush=True)
     src, chk = measure_bitrate(ego), measure_bitrate(chunked)
     return dict(generate_s=gen_s, chunk_s=chunk_s, source_kbps=src['rho'] * 8 / 1e3, chunk_kbps=chk['rho'] * 8 / 1e3,
                 source_videos=src['videos'], source_hours=src['duration'] / 3600, chunk_files=chk['videos'],
@@ -89,7 +86,7 @@ def print_row(row: dict, a) -> None:
 
 def fresh_run(out: Path, m: float, mt: int) -> tuple:
     "One (mask, main threads) run in a new process with this command's other flags; (its row, its profile summary)."
-    import shutil, subprocess
+    import subprocess
     argv, skip = [], False
     for x in sys.argv[1:]:                                     # drop the flags this call sets itself
         if skip: skip = False; continue
@@ -167,8 +164,9 @@ def main():
     p.add_argument('--mask_mode', default='tube', choices=('tube', 'frame'))
     p.add_argument('--ego4d_videos', type=int, default=24, help='Ego4D-style videos to generate')
     p.add_argument('--video_sec', type=float, default=60., help='their length (s)')
-    p.add_argument('--gop', default='k32-lat16-fd', help="GOP structure of the chunks (02_chunking names); default: avion_prepare's "
-                   "(k32-lat16-fd; the 2026-12-07 H100 figures used k16-nrb-fd)")
+    from avion_nb.prepare import PrepPlan
+    p.add_argument('--gop', default=PrepPlan.gop, help=f"GOP structure of the chunks (02_chunking names); default: avion_prepare's "
+                   f"({PrepPlan.gop}; the 2026-12-07 H100 figures used k16-nrb-fd)")
     p.add_argument('--chunk_len', type=int, default=15)
     p.add_argument('--vision', default='vit_b16'); p.add_argument('--text', default='clip_b')
     p.add_argument('--frames', type=int, default=4); p.add_argument('--size', type=int, default=224)
