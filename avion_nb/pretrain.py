@@ -179,7 +179,7 @@ def run_pretrain(settings: PretrainSettings | str | None = None, output_dir=None
     acc, mp = start_run(s)
     train_ds, eval_ds, loader, spe = _pretrain_data(acc, s)
     mcfg, model = _pretrain_model(acc, s)
-    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps)
+    opt = torch.optim.AdamW(param_groups(model, s.wd), lr=s.lr, betas=s.betas, eps=s.eps, fused=True)   # fused: fit never waits for the GPU
     model, opt, state, ck = setup_training(acc, model, opt, out, settings_dict(s), mcfg, resume=s.resume, keep=s.keep,
                                            checkpoint=s.checkpoint)
     raw = acc.unwrap_model(model)

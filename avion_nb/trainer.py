@@ -4,7 +4,8 @@
 
 # %% ../nbs/30d_trainer.ipynb #eb27c3d6
 from __future__ import annotations
-import os, re, sys, csv, time, signal, itertools, contextlib
+import os, re, sys, csv, math, time, signal, itertools, contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 import torch
@@ -18,14 +19,13 @@ from .decode import VideoReadError
 from .throughput import *               # ... and measurement, re-exported here (downward imports only)
 
 # %% auto #0
-__all__ = ['fit', 'HistoryCSV', 'fit_settings', 'write_history', 'compile_model', 'device_loader_fn', 'check_batch',
-           'make_train_loader', 'step_seed']
+__all__ = ['fit', 'HistoryCSV', 'skips_on_device', 'nonfinite_flag', 'fit_settings', 'write_history', 'compile_model',
+           'device_loader_fn', 'check_batch', 'make_train_loader', 'step_seed']
 
 # %% ../nbs/30d_trainer.ipynb #9f40fe73
 from .gpu_aug import to_device, prefetch_to_device  # one helper for the whole project
 
 # %% ../nbs/30d_trainer.ipynb #263f3a83
-# whole: the training loop, read in one sitting; everything around it is in the named pieces below
 def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callable[[int, int], Iterable],
         step_fn: Callable[[dict], dict], *, epochs: int, steps_per_epoch: int, state: TrainState,
         checkpointer: Checkpointer | None = None, lr_fn: Callable[[int], float] | None = None,
@@ -39,8 +39,10 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     appended to this CSV as they come (main process), so a killed run keeps its history.
     Ctrl-C (SIGINT) finishes the current step, saves a complete `interrupted_step_*` checkpoint, says where, and
     raises `TrainingInterrupted`; a second Ctrl-C stops at once. `meter_window`: steps averaged in the progress bar and the
-    per-step timings (1: each step's own)."""
+    per-step timings (1: each step's own). With a fused Adam/AdamW the loop never waits for the GPU: a non-finite step
+    is skipped on the device and each step's record is read one step later (`skips_on_device`)."""
     acc, meter = accelerator, StepMeter(window=meter_window)
+    lazy = skips_on_device(optimizer)
     csv_log = HistoryCSV(history_path) if history_path is not None and acc.is_main_process else None
     stop = _StopFlag(); stop.install()
     total = epochs * steps_per_epoch
@@ -48,14 +50,30 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     bar = progress_bar(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
                        dynamic_ncols=True)
     summary = {}
-    interrupted, it, opened_at, mid_step = False, None, None, False
+    interrupted, it, opened_at, mid_step, pending, unreadable = False, None, None, False, None, False
+
+    def settle():
+        "Read the last step's record (this waits for that step only), stop if it was non-finite, else log it."
+        nonlocal pending
+        if pending is None: return
+        p, pending = pending, None
+        bad, rec = p.read()
+        if bad: p.restore(state); _nonfinite_stop(checkpointer, state, rec['loss'])   # skipped on the device: the state before it
+        if history is not None: history.append(dict(step=p.step, **rec))
+        if csv_log is not None: csv_log.write(dict(step=p.step, **rec))
+        if p.step % log_every == 0: acc.log(rec, step=p.step)
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", vid_s=f"{rec['videos_per_s']:.1f}", wait=f"{rec['data_wait_pct']:.0f}%",
+                        refresh=False)
+
     try:
         while state.epoch < epochs and state.global_step < total:
             model.train()
             if it is None: it, opened_at = iter(loader_fn(state.epoch, state.step_in_epoch)), (state.epoch, state.step_in_epoch)
             t_end = time.perf_counter()
             while state.step_in_epoch < steps_per_epoch and state.global_step < total:
-                try: batch = next(it)
+                try:
+                    with stop.awaiting(acc.num_processes == 1): batch = next(it)   # a Ctrl-C now need not wait for it
+                except _StopWaiting: settle(); interrupted = True; _interrupt(acc, checkpointer, state)
                 except StopIteration:
                     if opened_at == (state.epoch, state.step_in_epoch): it = None; break   # this epoch ended early
                     # the iterator of an earlier epoch ran out (a per-epoch loader): open this epoch's
@@ -67,8 +85,12 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                 if lr is not None:
                     for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
                 optimizer.zero_grad(set_to_none=True)
-                out = step_fn(batch)
-                _check_finite(out['loss'], checkpointer, state)
+                out = step_fn(batch)                       # forward and backward are queued on the GPU ...
+                bad = nonfinite_flag(acc, optimizer, out['loss'])
+                before = _Counters.of(state)
+                settle()                                   # ... while the previous step's record is read
+                if lazy: _inner(optimizer).found_inf = bad  # the fused optimizer skips a non-finite update itself
+                elif bad.item(): _nonfinite_stop(checkpointer, state, _scalar(out['loss']))
                 if clip_grad: acc.clip_grad_norm_(model.parameters(), clip_grad)
                 optimizer.step()
                 if after_step is not None: after_step()
@@ -79,18 +101,15 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                 bs = batch_size_fn(batch) if batch_size_fn else len(next(v for v in batch.values() if torch.is_tensor(v)))
                 meter.update(t_data - t_end, t_now - t_end, bs * acc.num_processes)
                 t_end = t_now
-                rec = {k: _scalar(v) for k, v in out.items()}
-                rec.update(meter.recent(), lr=optimizer.param_groups[0]['lr'], epoch=state.epoch, n_skipped=state.n_skipped)
-                if torch.cuda.is_available(): rec['gpu_mem_gb'] = torch.cuda.max_memory_allocated() / 2**30
-                if history is not None: history.append(dict(step=state.global_step, **rec))
-                if csv_log is not None: csv_log.write(dict(step=state.global_step, **rec))
-                if state.global_step % log_every == 0: acc.log(rec, step=state.global_step)
+                info = dict(meter.recent(), lr=optimizer.param_groups[0]['lr'], epoch=state.epoch, n_skipped=state.n_skipped)
+                if torch.cuda.is_available(): info['gpu_mem_gb'] = torch.cuda.max_memory_allocated() / 2**30
+                pending = _StepRecord(out, bad, info, state.global_step, before)
+                if not lazy: settle()
                 bar.update(1)
-                bar.set_postfix(loss=f"{rec['loss']:.3f}", vid_s=f"{rec['videos_per_s']:.1f}", wait=f"{rec['data_wait_pct']:.0f}%",
-                                refresh=False)
                 if checkpointer and save_every and state.global_step % save_every == 0 and state.global_step < total:
-                    checkpointer.save(state)
-                if stop.requested(acc): _interrupt(acc, checkpointer, state)
+                    settle(); checkpointer.save(state)
+                if stop.requested(acc): settle(); _interrupt(acc, checkpointer, state)
+            settle()
             if state.step_in_epoch >= steps_per_epoch or state.global_step < total:
                 state.epoch += 1; state.step_in_epoch = 0
                 if eval_fn is not None and eval_every and state.epoch % eval_every == 0 and state.epoch < epochs:
@@ -100,6 +119,12 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         interrupted = True
         raise
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
+        if pending is not None and not isinstance(e, FloatingPointError):
+            try: settle()              # a step skipped on the device leaves the state incomplete: say so, save nothing else
+            except FloatingPointError: raise
+            except Exception: mid_step = unreadable = True
+        if stop.flag and not mid_step and acc.num_processes == 1:   # Ctrl-C while a batch was awaited: a launcher may have
+            interrupted = True; _interrupt(acc, checkpointer, state)  # ended the workers; the state is complete: save it
         _raise_fault(e, acc, checkpointer, state, it, stop, mid_step)
         raise                          # not a fault fit knows: the original error
     finally:
@@ -108,7 +133,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
                        main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
         exc = __import__('sys').exc_info()[1]
-        _save_at_end(acc, checkpointer, state, interrupted, exc)
+        if not unreadable: _save_at_end(acc, checkpointer, state, interrupted, exc)
     return summary
 
 # %% ../nbs/30d_trainer.ipynb #fba1d0cf
@@ -128,23 +153,32 @@ class HistoryCSV:
         if self.f is not None: self.f.close(); self.f = None
 
 # %% ../nbs/30d_trainer.ipynb #95af479b
+class _StopWaiting(KeyboardInterrupt):
+    "A stop signal that came while the loop awaited a batch (no step in flight): `fit` saves and stops without the batch."
+
 class _StopFlag:
     """SIGINT (Ctrl-C) or SIGTERM (a launcher stopping its workers, a cluster preempting a job) sets a flag that the loop
     reads after each step; a second one raises at once, except the SIGTERM that a launcher (`accelerate launch`,
-    torchrun) sends to the process tree right after passing on a Ctrl-C: that is the same request."""
+    torchrun) sends to the process tree right after passing on a Ctrl-C: that is the same request, in whichever order
+    the two arrive (a SIGINT within `same_s` seconds after a SIGTERM is that Ctrl-C too). While `waiting` (a lone
+    process awaiting its next batch: the state is complete) the first signal raises `_StopWaiting` at once."""
+    same_s, waiting = 3.0, False
     signals = (signal.SIGINT, signal.SIGTERM)
-    def __init__(self): self.flag, self.first, self.old, self.pid = False, None, {}, os.getpid()
+    def __init__(self): self.flag, self.first, self.t_first, self.old, self.pid, self.sum = False, None, 0., {}, os.getpid(), None
     def _handler(self, signum, frame):
         if os.getpid() != self.pid:      # a forked loader worker inherited this handler: the main process stops it
             if signum == signal.SIGINT: signal.signal(signum, signal.SIG_IGN); return     # Ctrl-C reaches the whole group
             signal.signal(signum, signal.SIG_DFL); os.kill(os.getpid(), signum); return
         if self.flag:
             if signum == signal.SIGTERM and self.first == signal.SIGINT: return   # the launcher forwarding the Ctrl-C
+            if signum == signal.SIGINT and self.first == signal.SIGTERM and time.monotonic() - self.t_first < self.same_s:
+                return                                                             # ... delivered before the Ctrl-C itself
             raise KeyboardInterrupt
-        self.flag, self.first = True, signum
+        self.flag, self.first, self.t_first = True, signum, time.monotonic()
         self._expect_worker_exits()
         print(f'\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint (again to stop at once)',
               file=sys.stderr, flush=True)
+        if self.waiting: raise _StopWaiting()
     def _expect_worker_exits(self):
         "Once stopping, a loader worker ended by the launcher is no error (PyTorch's SIGCHLD check would raise mid-save)."
         if hasattr(signal, 'SIGCHLD') and signal.SIGCHLD not in self.old:
@@ -158,11 +192,19 @@ class _StopFlag:
         for sig, h in self.old.items():
             if not (stopping and sig == getattr(signal, 'SIGCHLD', None)): signal.signal(sig, h)
         self.old = {}
+    @contextlib.contextmanager
+    def awaiting(self, alone: bool = True):
+        "Around the wait for a batch: if `alone` (one process), a stop signal raises `_StopWaiting` there."
+        self.waiting = alone
+        try: yield
+        finally: self.waiting = False
     def requested(self, acc) -> bool:
-        "Whether any process was interrupted (all processes agree, so they stop and save at the same step)."
+        """Whether any process was interrupted (all processes agree, so they stop and save at the same step). With
+        several processes the flags are summed here and the sum is read at the next call: one step later, so the
+        host never waits for the GPU to learn it."""
         if acc.num_processes == 1: return self.flag
-        t = torch.tensor([float(self.flag)], device=acc.device)
-        return bool(acc.reduce(t, 'sum').item() > 0)
+        prev, self.sum = self.sum, _host_copy(acc.reduce(torch.full((1,), float(self.flag), device=acc.device), 'sum'))
+        return prev is not None and prev()[0] > 0
 
 # %% ../nbs/30d_trainer.ipynb #e26c24c0
 def _interrupt(acc, ck, state):
@@ -173,12 +215,71 @@ def _interrupt(acc, ck, state):
     raise TrainingInterrupted(path, state.global_step)
 
 # %% ../nbs/30d_trainer.ipynb #184f2e54
-def _check_finite(loss: torch.Tensor, ck, state: TrainState) -> None:
-    "Raise `FloatingPointError` on a NaN/Inf loss, naming the `nonfinite_step_*` checkpoint of the state before the step."
-    if not torch.isfinite(loss.detach()).all():
-        bad = ck.save(state, name=f'nonfinite_step_{state.global_step:08d}', prune=False) if ck else None
-        raise FloatingPointError(f'non-finite loss {float(loss.detach()):.4g} at epoch {state.epoch}, step {state.global_step}'
-                                 + (f'; the state before this step is saved in {bad}' if bad else ''))
+def _nonfinite_stop(ck, state: TrainState, loss: float) -> None:
+    "Raise `FloatingPointError` for a non-finite step, naming the `nonfinite_step_*` checkpoint of the state before it."
+    bad = ck.save(state, name=f'nonfinite_step_{state.global_step:08d}', prune=False) if ck else None
+    what = f'non-finite loss {loss:.4g}' if not math.isfinite(loss) else f'non-finite gradients (loss {loss:.4g})'
+    raise FloatingPointError(f'{what} at epoch {state.epoch}, step {state.global_step}'
+                             + (f'; the state before this step is saved in {bad}' if bad else ''))
+
+# %% ../nbs/30d_trainer.ipynb #063c709d
+def _inner(optimizer): return getattr(optimizer, 'optimizer', optimizer)   # accelerate's wrapper holds the torch optimizer
+
+def skips_on_device(optimizer) -> bool:
+    """Whether `optimizer` can skip a non-finite update on the device: a fused `torch.optim.Adam`/`AdamW` reads its
+    `found_inf` tensor in the kernel (as under `GradScaler`), so `fit` need not wait for the GPU before stepping."""
+    o = _inner(optimizer)
+    return (isinstance(o, torch.optim.Adam) and bool(o.defaults.get('fused'))       # AdamW is an Adam
+            and getattr(optimizer, 'scaler', None) is None)                          # fp16's GradScaler sets found_inf itself
+
+def nonfinite_flag(acc, optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """A 0-d float tensor on the loss's device, 1.0 if the loss or any gradient is NaN/Inf, without a host sync. With
+    several processes it is summed over them, so all skip (or keep) the same update."""
+    flag = (~torch.isfinite(loss.detach()).all()).float()
+    grads = {}
+    for g in _inner(optimizer).param_groups:
+        for p in g['params']:
+            if p.grad is not None: grads.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
+    for (dev, _), gs in grads.items():                  # GradScaler's own check (with a scale of 1: nothing is unscaled)
+        f = torch.zeros((), device=dev)
+        torch._amp_foreach_non_finite_check_and_unscale_(gs, f, torch.ones((), device=dev))
+        flag = torch.maximum(flag, f.to(flag.device))
+    if acc.num_processes > 1: flag = acc.reduce(flag, 'sum')
+    return (flag > 0).float()
+
+# %% ../nbs/30d_trainer.ipynb #d9117404
+def _host_copy(t: torch.Tensor) -> Callable[[], list]:
+    """Start copying `t` to the host without waiting (pinned memory, an event after the copy); the function returned
+    waits for that event only and gives the values as a list. On the CPU there is nothing to wait for."""
+    if not t.is_cuda: return t.tolist
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True); host.copy_(t, non_blocking=True)
+    ev = torch.cuda.Event(); ev.record()
+    return lambda: (ev.synchronize(), host.tolist())[1]
+
+@dataclass
+class _Counters:
+    "The `TrainState` counters a step advances, to put them back when that step turns out non-finite."
+    global_step: int; step_in_epoch: int; epoch: int; n_skipped: int; skipped: list
+    @classmethod
+    def of(cls, s: TrainState): return cls(s.global_step, s.step_in_epoch, s.epoch, s.n_skipped, list(s.skipped))
+    def restore(self, s: TrainState):
+        for k, v in vars(self).items(): setattr(s, k, v)
+
+class _StepRecord:
+    """One step's logged scalars and its non-finite flag, copied to the host without waiting (`_host_copy`); `read` waits
+    for that copy only, so reading it once the next step is queued costs no GPU time."""
+    def __init__(self, out: dict, bad: torch.Tensor, info: dict, step: int, before: _Counters):
+        self.order, self.keys = list(out), [k for k, v in out.items() if torch.is_tensor(v)]
+        self.consts = {k: float(v) for k, v in out.items() if not torch.is_tensor(v)}
+        self.info, self.step, self.before = info, step, before
+        self.values = _host_copy(torch.stack([bad.float().reshape(())] +
+                                             [out[k].detach().float().mean().to(bad.device) for k in self.keys]))
+    def read(self) -> tuple[bool, dict]:
+        "(non-finite?, the step's record: its scalars in `out`'s order, then timings, lr, epoch ...)."
+        v = self.values()
+        rec = {k: self.consts[k] if k in self.consts else v[1 + self.keys.index(k)] for k in self.order}
+        return v[0] > 0, {**rec, **self.info}
+    def restore(self, state: TrainState): self.before.restore(state)
 
 # %% ../nbs/30d_trainer.ipynb #e253f325
 _LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
@@ -261,22 +362,30 @@ def _toy_problem(seed=0, n=40, bs=4, stream=False, opened=None):
     return loader_fn, n // bs
 
 # %% ../nbs/30d_trainer.ipynb #45b9335e
-def _toy_run(out, max_steps=None, resume=None, epochs=2, nonfinite_at=None, stream=False, opened=None, interrupt_at=None):
+def _toy_run(out, max_steps=None, resume=None, epochs=2, nonfinite_at=None, stream=False, opened=None, interrupt_at=None,
+             fused=True, events=None, nan_grad_at=None, interrupt_wait_at=None):
     acc = make_accelerator(out, log_with=None, cpu=True, seed=0)
     model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.3), nn.Linear(16, 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=fused)
     model, opt = acc.prepare(model, opt)
     state = TrainState(config={'arch': 'toy'})
     ck = Checkpointer(acc, out, keep=2)
     acc.register_for_checkpointing(state)
     path = ck.resolve(resume)
     if path: ck.load(path, state, current_config={'arch': 'toy'})
-    loader_fn, spe = _toy_problem(stream=stream, opened=opened)
+    batches, spe = _toy_problem(stream=stream, opened=opened)
+    def loader_fn(epoch, start):
+        for b in batches(epoch, start):
+            if interrupt_wait_at is not None and state.global_step == interrupt_wait_at: signal.raise_signal(signal.SIGINT)
+            yield b                                    # (a Ctrl-C while the loop awaits this batch)
     def step_fn(b):
         loss = ((model(b['x']) - b['y'])**2).mean()
         if nonfinite_at is not None and state.global_step == nonfinite_at: loss = loss * float('nan')
         if interrupt_at is not None and state.global_step == interrupt_at: signal.raise_signal(signal.SIGINT)   # Ctrl-C mid-step
-        acc.backward(loss); return {'loss': loss}
+        acc.backward(loss)
+        if nan_grad_at is not None and state.global_step == nan_grad_at: next(model.parameters()).grad[0, 0] = float('nan')
+        if events is not None: events.append(('step', state.global_step + 1))
+        return {'loss': loss}
     summ = fit(acc, model, opt, loader_fn, step_fn, epochs=epochs, steps_per_epoch=spe, state=state, checkpointer=ck,
                save_every=3, max_steps=max_steps, progress=False, lr_fn=lambda s: 1e-2 * 0.9**s,
                history_path=Path(out)/f'history_step{state.global_step + 1:08d}.csv')

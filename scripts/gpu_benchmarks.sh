@@ -2,8 +2,8 @@
 # The GPU benchmarks of issue 22, run on a lent GPU machine (1 GPU, 16 cores, no internet) one stage per call, each
 # stage under its own time limit, logs flushed to $OUT as they are written. Default threads: no OMP_NUM_THREADS.
 # Usage there:   OUT=/some/dir bash scripts/gpu_benchmarks.sh STAGE[:seconds] [STAGE[:seconds] ...]
-#   gputests   the gpu-flagged cells of 11_vit (the token masks made on the GPU equal the CPU's)
-#   smoke      the gpu-flagged cells of 11_vit (GPU masks == CPU masks) + a short compiled masked run with a profile
+#   gputests   the gpu-flagged cells of 11_vit (GPU masks == CPU masks) and 30d_trainer (no host sync per step)
+#   smoke      the gpu-flagged cells of 11_vit and 30d_trainer + a short compiled masked run with a profile
 #   e2e        bench_pretrain --compile at masks 0/0.5/0.75 (each in a fresh process) with a profile of 4 steady mask-0.5
 #              steps after the measured ones, then bench_model's plain-PyTorch reference step and our compiled step (the
 #              same ViT-B on the same GPU; MODEL_S=0 skips it)
@@ -27,8 +27,8 @@ run() { local name=$1 lim=$2; shift 2; local t0=$(date +%s); mkdir -p "$OUT/$nam
 for arg in "$@"; do
   stage=${arg%%:*}; lim=${arg#*:}; [ "$lim" = "$arg" ] && lim=0
   case $stage in
-    gputests) run gputests $(( lim ? lim : 90 )) python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb ;;
-    smoke) run smoke $(( lim ? lim : 150 )) bash -c "python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb | tail -4;
+    gputests) run gputests $(( lim ? lim : 120 )) python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb nbs/30d_trainer.ipynb ;;
+    smoke) run smoke $(( lim ? lim : 150 )) bash -c "python scripts/test_nbs.py --flags gpu --save_dir '' nbs/11_vit.ipynb nbs/30d_trainer.ipynb | tail -4;
              python scripts/bench_pretrain.py --compile --masks 0.5 --steps 6 --warmup 8 --ego4d_videos 4 --profile 3 \
                --data $D/ego_small --out $OUT/smoke --no_headline" ;;
     e2e) run e2e $(( lim ? lim : 540 )) python scripts/bench_pretrain.py --compile --masks 0,0.5,0.75 --workers 16 --steps 30 \
