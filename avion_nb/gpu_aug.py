@@ -42,8 +42,8 @@ def _affine_consts(mean, std, scale: float, dtype, device):
     mean = torch.as_tensor(mean, dtype=torch.float64); std = torch.as_tensor(std, dtype=torch.float64)
     if mean.numel() != 3 or std.numel() != 3: raise ValueError(f'mean and std need 3 values, got {mean.tolist()}, {std.tolist()}')
     if (std <= 0).any(): raise ValueError(f'std must be positive, got {std.tolist()}')
-    a = (1.0 / (scale * std)).to(dtype=dtype, device=device).view(1, 3, 1, 1, 1)
-    b = (-mean / std).to(dtype=dtype, device=device).view(1, 3, 1, 1, 1)
+    a = (1.0 / (scale * std)).to(dtype=dtype).to(device, non_blocking=True).view(1, 3, 1, 1, 1)   # staged copies:
+    b = (-mean / std).to(dtype=dtype).to(device, non_blocking=True).view(1, 3, 1, 1, 1)           # no wait for the GPU
     return a, b
 
 # %% ../nbs/05_gpu_aug.ipynb #63e34775
@@ -135,14 +135,14 @@ def apply_color_jitter(x: torch.Tensor, params: dict) -> torch.Tensor:
 # %% ../nbs/05_gpu_aug.ipynb #e759906c
 def flip_clips_(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Horizontally flip (last axis) the clips of [B,...,W] batch `x` where bool `mask` [B] is True; in place."
-    idx = mask.nonzero().flatten().to(x.device)
+    idx = mask.nonzero().flatten().to(x.device, non_blocking=True)   # no wait for the GPU
     if idx.numel(): x[idx] = x[idx].flip(-1)
     return x
 
 # %% ../nbs/05_gpu_aug.ipynb #7359db78
 def grayscale_clips_(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Replace the clips of float [B,3,T,H,W] `x` where `mask` [B] is True by their luma on all 3 channels; in place."
-    idx = mask.nonzero().flatten().to(x.device)
+    idx = mask.nonzero().flatten().to(x.device, non_blocking=True)   # no wait for the GPU
     if idx.numel(): x[idx] = rgb_to_gray(x[idx]).expand(-1, 3, *x.shape[2:])
     return x
 

@@ -26,6 +26,7 @@ __all__ = ['fit', 'HistoryCSV', 'skips_on_device', 'nonfinite_flag', 'fit_settin
 from .gpu_aug import to_device, prefetch_to_device  # one helper for the whole project
 
 # %% ../nbs/30d_trainer.ipynb #263f3a83
+# whole: the training loop, read in one sitting; everything around it is in the named pieces below
 def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callable[[int, int], Iterable],
         step_fn: Callable[[dict], dict], *, epochs: int, steps_per_epoch: int, state: TrainState,
         checkpointer: Checkpointer | None = None, lr_fn: Callable[[int], float] | None = None,
@@ -34,22 +35,18 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         after_step: Callable[[], None] | None = None, max_steps: int | None = None,
         log_every: int = 1, progress: bool = True, desc: str = 'train', history: list | None = None,
         history_path=None, meter_window: int = 20) -> dict:
-    """Train until `epochs` are done (or `max_steps` global steps); returns the measurement summary.
-    `history`, if given, receives one dict per step (loss, lr, timings) for plots; `history_path`: the same rows are
-    appended to this CSV as they come (main process), so a killed run keeps its history.
-    Ctrl-C (SIGINT) finishes the current step, saves a complete `interrupted_step_*` checkpoint, says where, and
-    raises `TrainingInterrupted`; a second Ctrl-C stops at once. `meter_window`: steps averaged in the progress bar and the
-    per-step timings (1: each step's own). With a fused Adam/AdamW the loop never waits for the GPU: a non-finite step
-    is skipped on the device and each step's record is read one step later (`skips_on_device`)."""
+    """Train until `epochs` are done (or `max_steps` global steps); returns the measurement summary. `history` (a list)
+    and `history_path` (a CSV, appended as the run goes) receive one record per step; `meter_window`: steps averaged in
+    the timings. Ctrl-C finishes the step, saves `interrupted_step_*` and raises `TrainingInterrupted` (twice: at once).
+    With a fused Adam/AdamW the loop never waits for the GPU (`skips_on_device`): records are read one step late."""
     acc, meter = accelerator, StepMeter(window=meter_window)
     lazy = skips_on_device(optimizer)
-    csv_log = HistoryCSV(history_path) if history_path is not None and acc.is_main_process else None
     stop = _StopFlag(); stop.install()
     total = epochs * steps_per_epoch
     if max_steps is not None: total = min(total, max_steps)
     bar = progress_bar(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
                        dynamic_ncols=True)
-    summary = {}
+    log = _StepLog(acc, history, history_path, log_every, bar)
     interrupted, it, opened_at, mid_step, pending, unreadable = False, None, None, False, None, False
 
     def settle():
@@ -59,11 +56,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         p, pending = pending, None
         bad, rec = p.read()
         if bad: p.restore(state); _nonfinite_stop(checkpointer, state, rec['loss'])   # skipped on the device: the state before it
-        if history is not None: history.append(dict(step=p.step, **rec))
-        if csv_log is not None: csv_log.write(dict(step=p.step, **rec))
-        if p.step % log_every == 0: acc.log(rec, step=p.step)
-        bar.set_postfix(loss=f"{rec['loss']:.3f}", vid_s=f"{rec['videos_per_s']:.1f}", wait=f"{rec['data_wait_pct']:.0f}%",
-                        refresh=False)
+        log.write(p.step, rec)
 
     try:
         while state.epoch < epochs and state.global_step < total:
@@ -94,16 +87,13 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
                 if clip_grad: acc.clip_grad_norm_(model.parameters(), clip_grad)
                 optimizer.step()
                 if after_step is not None: after_step()
-                n_skip = int(out.pop('n_skipped', 0))
-                state.n_skipped += n_skip
+                state.n_skipped += int(out.pop('n_skipped', 0))
                 state.global_step += 1; state.step_in_epoch += 1; mid_step = False
                 t_now = time.perf_counter()
                 bs = batch_size_fn(batch) if batch_size_fn else len(next(v for v in batch.values() if torch.is_tensor(v)))
                 meter.update(t_data - t_end, t_now - t_end, bs * acc.num_processes)
                 t_end = t_now
-                info = dict(meter.recent(), lr=optimizer.param_groups[0]['lr'], epoch=state.epoch, n_skipped=state.n_skipped)
-                if torch.cuda.is_available(): info['gpu_mem_gb'] = torch.cuda.max_memory_allocated() / 2**30
-                pending = _StepRecord(out, bad, info, state.global_step, before)
+                pending = _StepRecord(out, bad, _step_info(meter, optimizer, state), state.global_step, before)
                 if not lazy: settle()
                 bar.update(1)
                 if checkpointer and save_every and state.global_step % save_every == 0 and state.global_step < total:
@@ -129,7 +119,7 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
         raise                          # not a fault fit knows: the original error
     finally:
         stop.uninstall(stopping=interrupted); bar.close()
-        if csv_log is not None: csv_log.close()
+        log.close()
         summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
                        main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
         exc = __import__('sys').exc_info()[1]
@@ -280,6 +270,26 @@ class _StepRecord:
         rec = {k: self.consts[k] if k in self.consts else v[1 + self.keys.index(k)] for k in self.order}
         return v[0] > 0, {**rec, **self.info}
     def restore(self, state: TrainState): self.before.restore(state)
+
+def _step_info(meter: StepMeter, optimizer, state: TrainState) -> dict:
+    "The host-side part of a step's record: timings, learning rate, epoch, skipped samples, peak GPU memory."
+    info = dict(meter.recent(), lr=optimizer.param_groups[0]['lr'], epoch=state.epoch, n_skipped=state.n_skipped)
+    if torch.cuda.is_available(): info['gpu_mem_gb'] = torch.cuda.max_memory_allocated() / 2**30
+    return info
+
+class _StepLog:
+    "Where a settled step's record goes: `history`, the CSV at `history_path` (main process), the trackers, the bar."
+    def __init__(self, acc, history, history_path, log_every: int, bar):
+        self.acc, self.history, self.log_every, self.bar = acc, history, log_every, bar
+        self.csv = HistoryCSV(history_path) if history_path is not None and acc.is_main_process else None
+    def write(self, step: int, rec: dict):
+        if self.history is not None: self.history.append(dict(step=step, **rec))
+        if self.csv is not None: self.csv.write(dict(step=step, **rec))
+        if step % self.log_every == 0: self.acc.log(rec, step=step)
+        self.bar.set_postfix(loss=f"{rec['loss']:.3f}", vid_s=f"{rec['videos_per_s']:.1f}", wait=f"{rec['data_wait_pct']:.0f}%",
+                             refresh=False)
+    def close(self):
+        if self.csv is not None: self.csv.close()
 
 # %% ../nbs/30d_trainer.ipynb #e253f325
 _LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')

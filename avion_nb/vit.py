@@ -434,7 +434,7 @@ def _mix31(x: torch.Tensor) -> torch.Tensor:
 
 def mask_noise(key: int, rows, n: int, device=None) -> torch.Tensor:
     "Noise [len(rows), n] in [0, 2^31): a pure function of (`key`, global row, position), computed where `device` says."
-    rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
+    rows = torch.as_tensor(rows, dtype=torch.int64).to(device or 'cpu', non_blocking=True)   # no wait for the GPU
     pos = torch.arange(n, dtype=torch.int64, device=rows.device)
     h = _mix31(_mix31((rows[:, None] * 0x27d4eb2d + (key & _M31)) & _M31) ^ ((key >> 31) & _M31))
     return _mix31((h + pos * 0x165667b1) & _M31)

@@ -143,7 +143,8 @@ def update_headline(rec, path: Path):
     if not rs or rec['device'] != 'cuda': print('headline not updated: no 16-worker egocentric GPU result at <= 3x'); return
     best = max(rs, key=lambda r: r['clips_per_s'])
     m = rec['machine']; machine = f"{len(m.get('gpus') or [])}x {(m.get('gpus') or ['no GPU'])[0]}, {m['cpu_count']} CPU cores"
-    others = '; '.join(f"{r['content']} {r['gop']} {r['mode']}: {r['clips_per_s']:.0f} clips/s at {r['storage_vs_x264_default']:.2f}x"
+    def thr(r): t = r.get('main_threads_setting', 'auto'); return '' if t == 'auto' else f' ({t} main threads)'
+    others = '; '.join(f"{r['content']} {r['gop']} {r['mode']}{thr(r)}: {r['clips_per_s']:.0f} clips/s at {r['storage_vs_x264_default']:.2f}x"
                        for r in rec['results'] if r['workers'] == 16 and r is not best)
     base = dict(machine=machine, command=rec['command'], date=(m.get('time') or '')[:10] or datetime.date.today().isoformat())
     h = json.loads(path.read_text()) if path.exists() else {}
