@@ -42,8 +42,8 @@ def _affine_consts(mean, std, scale: float, dtype, device):
     mean = torch.as_tensor(mean, dtype=torch.float64); std = torch.as_tensor(std, dtype=torch.float64)
     if mean.numel() != 3 or std.numel() != 3: raise ValueError(f'mean and std need 3 values, got {mean.tolist()}, {std.tolist()}')
     if (std <= 0).any(): raise ValueError(f'std must be positive, got {std.tolist()}')
-    a = (1.0 / (scale * std)).to(dtype=dtype).to(device, non_blocking=True).view(1, 3, 1, 1, 1)   # staged copies:
-    b = (-mean / std).to(dtype=dtype).to(device, non_blocking=True).view(1, 3, 1, 1, 1)           # no wait for the GPU
+    a = (1.0 / (scale * std)).to(device=device, dtype=dtype, non_blocking=True).view(1, 3, 1, 1, 1)   # staged copies:
+    b = (-mean / std).to(device=device, dtype=dtype, non_blocking=True).view(1, 3, 1, 1, 1)           # no wait for the GPU
     return a, b
 
 # %% ../nbs/05_gpu_aug.ipynb #63e34775
