@@ -12,14 +12,18 @@ it prints a per-notebook time table, it fails when no notebook ran, and it ends 
 With no notebook named, every `scripts/bench_*.py` that has a `--tiny` mode also runs once in it (on the CPU, in a
 temporary working directory, with a time limit); the scripts without one are listed. A `--tiny` run must not touch
 the recorded numbers under benchmarks/ (checked), and the closing line counts the scripts too.
+
+Every notebook and script runs in its own process group with a time limit (`--timeout`): one that hangs (say a
+forked child stuck forever) is killed with everything it started and counted as failed; it cannot stall the run.
+Processes a notebook leaves behind are killed too, and named.
 """
-import argparse, os, sys, time, traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import argparse, json, os, signal, subprocess, sys, tempfile, time, traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _TIMES = ROOT/'_exec'/'times.json'
-try: _last_time = __import__('json').loads(_TIMES.read_text())
+try: _last_time = json.loads(_TIMES.read_text())
 except Exception: _last_time = {}
 
 
@@ -85,18 +89,65 @@ def _snap(folder):
     import hashlib
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
 
+_ACTIVE = set()   # process groups running now: killed when the runner is interrupted
+
+def _run_group(cmd, timeout, cwd=None, env=None):
+    """Run `cmd` in a new process group with a time limit: (exit code or None on timeout, output, leftovers).
+    On timeout the whole group is killed; after a normal exit, any process of the group still alive (a child the
+    command left behind) is killed and counted in `leftovers`."""
+    with tempfile.TemporaryFile('w+') as log:
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, text=True)
+        _ACTIVE.add(p.pid)
+        try: rc = p.wait(timeout)
+        except subprocess.TimeoutExpired: rc = None
+        leftovers = _killpg(p.pid, grace=0 if rc is None else 2.0); _ACTIVE.discard(p.pid)
+        if rc is None: p.wait()
+        log.seek(0); out = log.read()
+    return rc, out, leftovers
+
+def _alive(pgid):
+    "How many processes of session/group `pgid` are alive (zombies excluded)."
+    try: out = subprocess.run(['ps', '-o', 'stat=', '-g', str(pgid)], capture_output=True, text=True).stdout.split()
+    except Exception: return 0
+    return sum(not st.startswith('Z') for st in out)
+
+def _killpg(pgid, grace=2.0):
+    "SIGKILL every process of group `pgid` still alive after `grace` s (helpers such as multiprocessing's resource tracker exit by themselves); how many were killed."
+    t = time.time() + grace
+    while (n := _alive(pgid)) and time.time() < t: time.sleep(0.1)
+    try: os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError): return 0
+    return n
+
 def _run_script(fn, timeout=300):
     "Run `python <fn> --tiny` on the CPU in a temporary directory: (name, ok, seconds, error text)."
-    import subprocess, tempfile
     t0 = time.time()
     env = {**os.environ, 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg',
            'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
     with tempfile.TemporaryDirectory() as d:
-        try:
-            p = subprocess.run([sys.executable, str(fn), '--tiny'], cwd=d, env=env, capture_output=True, text=True, timeout=timeout)
-            ok, err = p.returncode == 0, '' if p.returncode == 0 else f'exit {p.returncode}:\n{(p.stdout + p.stderr)[-3000:]}'
-        except subprocess.TimeoutExpired: ok, err = False, f'timed out after {timeout} s'
+        rc, out, left = _run_group([sys.executable, str(fn), '--tiny'], timeout, cwd=d, env=env)
+    ok = rc == 0
+    err = (f'timed out after {timeout} s (process group killed):\n{out[-3000:]}' if rc is None else
+           '' if ok else f'exit {rc}:\n{out[-3000:]}')
+    if left and ok: err = f'note: {left} process(es) left running after the script ended were killed'
     return f'{Path(fn).relative_to(ROOT)} --tiny', ok, time.time() - t0, err
+
+def _run_nb(fn, flags, save_dir, timeout):
+    "Run one notebook in a child `test_nbs.py --_one` process (own process group, time limit): (name, ok, seconds, error text)."
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as d:
+        res = Path(d)/'result.json'
+        cmd = [sys.executable, __file__, str(fn), '--_one', str(res), '--flags', ' '.join(flags), '--save_dir', save_dir]
+        rc, out, left = _run_group(cmd, timeout, cwd=ROOT)
+        r = json.loads(res.read_text()) if res.exists() else None
+    if r is None:
+        why = f'timed out after {timeout} s (process group killed)' if rc is None else f'the notebook process died (exit {rc})'
+        return str(Path(fn).resolve()), False, time.time() - t0, f'{why}; its last output:\n{out[-3000:]}'
+    fn, ok, dt, err = r
+    if not ok and out.strip(): err += f'\nwhat the notebook process (and its children) printed outside the cells, last part:\n{out[-2000:]}'
+    if left: err = (err + '\n' if err else '') + f'note: {left} process(es) left running after the notebook ended were killed'
+    return fn, ok, dt, err
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,7 +158,18 @@ def main():
     p.add_argument('--scripts', action=argparse.BooleanOptionalAction, default=None,
                    help="run the bench scripts' --tiny checks (default: only when no notebook is named)")
     p.add_argument('--scripts_only', action='store_true', help='only the bench scripts')
+    p.add_argument('--timeout', type=int, default=900, help='seconds one notebook may run before it (and all it started) is killed')
+    p.add_argument('--_one', help=argparse.SUPPRESS)   # internal: run the one notebook named, write its result here
     a = p.parse_args()
+    if a._one:
+        r = _run_one(a.paths[0], a.flags.split(), a.save_dir)
+        Path(a._one).write_text(json.dumps(r))
+        # end as Python's exit would (daemonic children such as DataLoader workers terminated), but never wait on a
+        # stuck non-daemonic child: the runner kills the process group and names what was left
+        import multiprocessing as mp
+        for c in mp.active_children():
+            if c.daemon: c.terminate(); c.join(1)
+        sys.stdout.flush(); sys.stderr.flush(); os._exit(0)
     os.chdir(ROOT)
     run_scripts = a.scripts_only or (a.scripts if a.scripts is not None else not a.paths)
     fns = [Path(x) for x in a.paths] or sorted(p for p in (ROOT / 'nbs').rglob('*.ipynb')
@@ -123,10 +185,12 @@ def main():
     flags = a.flags.split()
     print(f'testing {len(fns)} notebooks with {a.n_workers} workers, flags={flags or "none"}', flush=True)
     results, t0 = [], time.time()
-    import multiprocessing as mp
-    # one notebook per worker process: running a notebook replaces the worker's __main__
-    with ProcessPoolExecutor(a.n_workers, mp_context=mp.get_context('spawn'), max_tasks_per_child=1) as ex:
-        futs = [ex.submit(_run_one, str(f), flags, a.save_dir) for f in fns]
+    # one process (group) per notebook: running a notebook replaces its __main__, and a hung one is killed alone
+    def _stop(signum, frame): raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _stop)
+    ex = ThreadPoolExecutor(a.n_workers)
+    try:
+        futs = [ex.submit(_run_nb, str(f), flags, a.save_dir, a.timeout) for f in fns]
         sfuts = [ex.submit(_run_script, f) for f in scripts]
         script_results = []
         for fu in as_completed(futs + sfuts):
@@ -134,6 +198,12 @@ def main():
             (script_results if fu in sfuts else results).append((fn, ok, dt))
             print(f'{"PASS" if ok else "FAIL"} {dt:7.1f}s  {fn}', flush=True)
             if err: print(err, flush=True)
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the children run in their own sessions, so take them down here
+        for f in futs + sfuts: f.cancel()
+        for g in list(_ACTIVE): _killpg(g, grace=0)
+        print(f'interrupted after {time.time() - t0:.0f} s: {len(results)} notebooks finished', flush=True)
+        sys.stdout.flush(); os._exit(130)
+    ex.shutdown()
     if run_scripts:
         changed = sorted(k for k, v in _snap(ROOT/'benchmarks').items() if before.get(k) != v)
         if changed:
@@ -141,7 +211,7 @@ def main():
             script_results.append(('benchmarks/ unchanged', False, 0.0))
     if a.save_dir and not a.paths:
         _TIMES.parent.mkdir(exist_ok=True)
-        _TIMES.write_text(__import__('json').dumps({Path(f).name: round(dt, 1) for f, _, dt in results}))
+        _TIMES.write_text(json.dumps({Path(f).name: round(dt, 1) for f, _, dt in results}))
     n_pass = sum(ok for _, ok, _ in results); n_fail = len(results) - n_pass
     s_pass = sum(ok for _, ok, _ in script_results); s_fail = len(script_results) - s_pass
     print(f'total wall time {time.time() - t0:.1f}s')
