@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, re, sys, csv, math, time, signal, itertools, contextlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 import torch
@@ -26,7 +27,6 @@ __all__ = ['fit', 'HistoryCSV', 'skips_on_device', 'nonfinite_flag', 'fit_settin
 from .gpu_aug import to_device, prefetch_to_device  # one helper for the whole project
 
 # %% ../nbs/30d_trainer.ipynb #263f3a83
-# whole: the training loop, read in one sitting; everything around it is in the named pieces below
 def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callable[[int, int], Iterable],
         step_fn: Callable[[dict], dict], *, epochs: int, steps_per_epoch: int, state: TrainState,
         checkpointer: Checkpointer | None = None, lr_fn: Callable[[int], float] | None = None,
@@ -39,91 +39,52 @@ def fit(accelerator: Accelerator, model: nn.Module, optimizer, loader_fn: Callab
     and `history_path` (a CSV, appended as the run goes) receive one record per step; `meter_window`: steps averaged in
     the timings. Ctrl-C finishes the step, saves `interrupted_step_*` and raises `TrainingInterrupted` (twice: at once).
     With a fused Adam/AdamW the loop never waits for the GPU (`skips_on_device`): records are read one step late."""
-    acc, meter = accelerator, StepMeter(window=meter_window)
-    lazy = skips_on_device(optimizer)
+    acc, ck, meter = accelerator, checkpointer, StepMeter(window=meter_window)
+    lazy, batches = skips_on_device(optimizer), _Batches(loader_fn)
     stop = _StopFlag(); stop.install()
-    total = epochs * steps_per_epoch
-    if max_steps is not None: total = min(total, max_steps)
+    total = epochs * steps_per_epoch if max_steps is None else min(epochs * steps_per_epoch, max_steps)
     bar = progress_bar(total=total, initial=state.global_step, desc=desc, disable=not (progress and acc.is_local_main_process),
                        dynamic_ncols=True)
     log = _StepLog(acc, history, history_path, log_every, bar)
-    interrupted, it, opened_at, mid_step, pending, unreadable = False, None, None, False, None, False
-
-    def settle():
-        "Read the last step's record (this waits for that step only), stop if it was non-finite, else log it."
-        nonlocal pending
-        if pending is None: return
-        p, pending = pending, None
-        bad, rec = p.read()
-        if bad: p.restore(state); _nonfinite_stop(checkpointer, state, rec['loss'])   # skipped on the device: the state before it
-        log.write(p.step, rec)
-
+    settle = partial(log.settle, state, ck)        # read the last step's record; stop there if it was non-finite
+    interrupted, mid_step, unreadable = False, False, False
     try:
         while state.epoch < epochs and state.global_step < total:
-            model.train()
-            if it is None: it, opened_at = iter(loader_fn(state.epoch, state.step_in_epoch)), (state.epoch, state.step_in_epoch)
-            t_end = time.perf_counter()
+            model.train(); batches.ready(state); t_end = time.perf_counter()   # the loader's opening is not a data wait
             while state.step_in_epoch < steps_per_epoch and state.global_step < total:
-                try:
-                    with stop.awaiting(acc.num_processes == 1): batch = next(it)   # a Ctrl-C now need not wait for it
-                except _StopWaiting: settle(); interrupted = True; _interrupt(acc, checkpointer, state)
-                except StopIteration:
-                    if opened_at == (state.epoch, state.step_in_epoch): it = None; break   # this epoch ended early
-                    # the iterator of an earlier epoch ran out (a per-epoch loader): open this epoch's
-                    it, opened_at = iter(loader_fn(state.epoch, state.step_in_epoch)), (state.epoch, state.step_in_epoch)
-                    continue
+                try: batch = batches.next(state, stop, alone=acc.num_processes == 1)
+                except _StopWaiting: settle(); interrupted = True; _interrupt(acc, ck, state)
+                if batch is None: break                  # this epoch ended early
                 t_data, mid_step = time.perf_counter(), True
-                if isinstance(batch, dict) and batch.get('n_skipped'): state.skipped = (state.skipped + list(batch.get('skipped', [])))[-1000:]
-                lr = lr_fn(state.global_step) if lr_fn is not None else None
-                if lr is not None:
-                    for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
-                optimizer.zero_grad(set_to_none=True)
-                out = step_fn(batch)                       # forward and backward are queued on the GPU ...
-                bad = nonfinite_flag(acc, optimizer, out['loss'])
-                before = _Counters.of(state)
-                settle()                                   # ... while the previous step's record is read
-                if lazy: _inner(optimizer).found_inf = bad  # the fused optimizer skips a non-finite update itself
-                elif bad.item(): _nonfinite_stop(checkpointer, state, _scalar(out['loss']))
-                if clip_grad: acc.clip_grad_norm_(model.parameters(), clip_grad)
-                optimizer.step()
-                if after_step is not None: after_step()
+                out, bad, before = _update(acc, model, optimizer, step_fn, batch, state, log, ck, lazy, lr_fn, clip_grad, after_step)
                 state.n_skipped += int(out.pop('n_skipped', 0))
                 state.global_step += 1; state.step_in_epoch += 1; mid_step = False
                 t_now = time.perf_counter()
-                bs = batch_size_fn(batch) if batch_size_fn else len(next(v for v in batch.values() if torch.is_tensor(v)))
-                meter.update(t_data - t_end, t_now - t_end, bs * acc.num_processes)
+                meter.update(t_data - t_end, t_now - t_end, _batch_size(batch, batch_size_fn) * acc.num_processes)
                 t_end = t_now
-                pending = _StepRecord(out, bad, _step_info(meter, optimizer, state), state.global_step, before)
+                log.pending = _StepRecord(out, bad, _step_info(meter, optimizer, state), state.global_step, before)
                 if not lazy: settle()
                 bar.update(1)
-                if checkpointer and save_every and state.global_step % save_every == 0 and state.global_step < total:
-                    settle(); checkpointer.save(state)
-                if stop.requested(acc): settle(); _interrupt(acc, checkpointer, state)
+                if ck and save_every and state.global_step % save_every == 0 and state.global_step < total:
+                    settle(); ck.save(state)
+                if stop.requested(acc): settle(); _interrupt(acc, ck, state)
             settle()
-            if state.step_in_epoch >= steps_per_epoch or state.global_step < total:
-                state.epoch += 1; state.step_in_epoch = 0
-                if eval_fn is not None and eval_every and state.epoch % eval_every == 0 and state.epoch < epochs:
-                    res = eval_fn(state.epoch); acc.log({f'eval/{k}': v for k, v in res.items()
-                                                         if isinstance(v, (int, float))}, step=state.global_step)
-    except KeyboardInterrupt:          # TrainingInterrupted (saved already) or a second Ctrl-C inside a step (no save)
-        interrupted = True
-        raise
+            if state.step_in_epoch >= steps_per_epoch or state.global_step < total:   # the epoch is over (not max_steps)
+                _end_epoch(acc, state, eval_fn, eval_every, epochs)
+    except KeyboardInterrupt: interrupted = True; raise   # TrainingInterrupted (saved already) or a 2nd Ctrl-C (no save)
     except Exception as e:             # a dead loader worker or process, an unreadable sample: one line (RunFailed)
-        if pending is not None and not isinstance(e, FloatingPointError):
+        if log.pending is not None and not isinstance(e, FloatingPointError):
             try: settle()              # a step skipped on the device leaves the state incomplete: say so, save nothing else
             except FloatingPointError: raise
             except Exception: mid_step = unreadable = True
         if stop.flag and not mid_step and acc.num_processes == 1:   # Ctrl-C while a batch was awaited: a launcher may have
-            interrupted = True; _interrupt(acc, checkpointer, state)  # ended the workers; the state is complete: save it
-        _raise_fault(e, acc, checkpointer, state, it, stop, mid_step)
+            interrupted = True; _interrupt(acc, ck, state)            # ended the workers; the state is complete: save it
+        _raise_fault(e, acc, ck, state, batches.it, stop, mid_step)
         raise                          # not a fault fit knows: the original error
     finally:
-        stop.uninstall(stopping=interrupted); bar.close()
-        log.close()
-        summary = dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
-                       main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
-        exc = __import__('sys').exc_info()[1]
-        if not unreadable: _save_at_end(acc, checkpointer, state, interrupted, exc)
+        stop.uninstall(stopping=interrupted); bar.close(); log.close()
+        summary = _run_summary(meter, state)
+        if not unreadable: _save_at_end(acc, ck, state, interrupted, sys.exc_info()[1])
     return summary
 
 # %% ../nbs/30d_trainer.ipynb #fba1d0cf
@@ -204,6 +165,27 @@ def _interrupt(acc, ck, state):
     acc.print(msg)
     raise TrainingInterrupted(path, state.global_step)
 
+# %% ../nbs/30d_trainer.ipynb #9423f86c
+class _Batches:
+    """The loader's iterator across epochs. It is kept until it runs out, then the loader is opened again at the
+    current (epoch, batch); only an iterator opened right there that yields nothing ends the epoch early (`next`
+    returns None). A streaming loader is opened once per run segment, a per-epoch one once per epoch."""
+    def __init__(self, loader_fn): self.loader_fn, self.it, self.opened_at = loader_fn, None, None
+    def ready(self, state: TrainState):
+        "Open the loader at the current (epoch, batch) unless an iterator is still running (`fit`: before its clock starts)."
+        here = (state.epoch, state.step_in_epoch)
+        if self.it is None: self.it, self.opened_at = iter(self.loader_fn(*here)), here
+        return here
+    def next(self, state: TrainState, stop: _StopFlag, alone: bool = True):
+        "The next batch; while it is awaited by a lone process (`alone`), a stop signal raises `_StopWaiting` at once."
+        while True:
+            here = self.ready(state)
+            try:
+                with stop.awaiting(alone): return next(self.it)
+            except StopIteration:
+                self.it = None
+                if self.opened_at == here: return None
+
 # %% ../nbs/30d_trainer.ipynb #184f2e54
 def _nonfinite_stop(ck, state: TrainState, loss: float) -> None:
     "Raise `FloatingPointError` for a non-finite step, naming the `nonfinite_step_*` checkpoint of the state before it."
@@ -277,6 +259,7 @@ def _step_info(meter: StepMeter, optimizer, state: TrainState) -> dict:
     if torch.cuda.is_available(): info['gpu_mem_gb'] = torch.cuda.max_memory_allocated() / 2**30
     return info
 
+# %% ../nbs/30d_trainer.ipynb #405999c3
 class _StepLog:
     "Where a settled step's record goes: `history`, the CSV at `history_path` (main process), the trackers, the bar."
     def __init__(self, acc, history, history_path, log_every: int, bar):
@@ -288,8 +271,39 @@ class _StepLog:
         if step % self.log_every == 0: self.acc.log(rec, step=step)
         self.bar.set_postfix(loss=f"{rec['loss']:.3f}", vid_s=f"{rec['videos_per_s']:.1f}", wait=f"{rec['data_wait_pct']:.0f}%",
                              refresh=False)
+    pending = None   # the last step's `_StepRecord`, not read yet
+    def settle(self, state: TrainState, ck=None):
+        "Read the pending record (this waits for that step only); if it was non-finite put the counters back and stop."
+        if self.pending is None: return
+        p, self.pending = self.pending, None
+        bad, rec = p.read()
+        if bad: p.restore(state); _nonfinite_stop(ck, state, rec['loss'])   # skipped on the device: the state before it
+        self.write(p.step, rec)
     def close(self):
         if self.csv is not None: self.csv.close()
+
+# %% ../nbs/30d_trainer.ipynb #182a6465
+def _update(acc, model, optimizer, step_fn, batch, state: TrainState, log: _StepLog, ck, lazy: bool,
+            lr_fn=None, clip_grad: float | None = None, after_step=None) -> tuple[dict, torch.Tensor, _Counters]:
+    """One guarded update: note the batch's skipped samples, set the learning rate, queue forward and backward
+    (`step_fn`) and the non-finite flag, read the previous step's record while they run (`log.settle`), then let
+    the fused optimizer skip a non-finite update itself (`lazy`) or stop before it; clip, step.
+    Returns the step's outputs, its flag and the counters before it."""
+    if isinstance(batch, dict) and batch.get('n_skipped'): state.skipped = (state.skipped + list(batch.get('skipped', [])))[-1000:]
+    lr = lr_fn(state.global_step) if lr_fn is not None else None
+    if lr is not None:
+        for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_scale', 1.0)
+    optimizer.zero_grad(set_to_none=True)
+    out = step_fn(batch)                        # forward and backward are queued on the GPU ...
+    bad = nonfinite_flag(acc, optimizer, out['loss'])
+    before = _Counters.of(state)
+    log.settle(state, ck)                       # ... while the previous step's record is read
+    if lazy: _inner(optimizer).found_inf = bad  # the fused optimizer skips a non-finite update itself
+    elif bad.item(): _nonfinite_stop(ck, state, _scalar(out['loss']))
+    if clip_grad: acc.clip_grad_norm_(model.parameters(), clip_grad)
+    optimizer.step()
+    if after_step is not None: after_step()
+    return out, bad, before
 
 # %% ../nbs/30d_trainer.ipynb #e253f325
 _LOST = ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe', 'Timed out', 'timed out', 'DistBackendError')
@@ -350,6 +364,23 @@ def _save_at_end(acc, ck, state: TrainState, interrupted: bool, exc) -> None:
     if (not interrupted and ck and state.global_step > 0 and not _saved_at(ck, state)
             and not isinstance(exc, (FloatingPointError, RunFailed)) and (exc is None or acc.num_processes == 1)):
         ck.save(state)
+
+# %% ../nbs/30d_trainer.ipynb #6e117e83
+def _end_epoch(acc, state: TrainState, eval_fn, eval_every: int, epochs: int) -> None:
+    "Count the epoch done and evaluate every `eval_every` epochs, but not after the last (the trainers evaluate the final weights)."
+    state.epoch += 1; state.step_in_epoch = 0
+    if eval_fn is not None and eval_every and state.epoch % eval_every == 0 and state.epoch < epochs:
+        res = eval_fn(state.epoch)
+        acc.log({f'eval/{k}': v for k, v in res.items() if isinstance(v, (int, float))}, step=state.global_step)
+
+def _batch_size(batch, batch_size_fn=None) -> int:
+    "Clips in this process's batch: `batch_size_fn(batch)`, else the length of its first tensor."
+    return batch_size_fn(batch) if batch_size_fn else len(next(v for v in batch.values() if torch.is_tensor(v)))
+
+def _run_summary(meter: StepMeter, state: TrainState) -> dict:
+    "What `fit` returns: the meter's summary, where the run stands and the threads the main process used."
+    return dict(meter.summary(), global_step=state.global_step, epoch=state.epoch, n_skipped=state.n_skipped,
+                main_threads=torch.get_num_threads(), **(dict(skipped=list(state.skipped)) if state.skipped else {}))
 
 # %% ../nbs/30d_trainer.ipynb #4e92f11e
 def fit_settings(s: RunSettings, steps_per_epoch: int, state: TrainState) -> dict:
