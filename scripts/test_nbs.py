@@ -13,7 +13,7 @@ With no notebook named, every `scripts/bench_*.py` that has a `--tiny` mode also
 temporary working directory, with a time limit); the scripts without one are listed. A `--tiny` run must not touch
 the recorded numbers under benchmarks/ (checked), and the closing line counts the scripts too.
 
-Every notebook and script runs in its own process group with a time limit (`--timeout`): one that hangs (say a
+Every notebook and script runs in its own session with a time limit (`--timeout`): one that hangs (say a
 forked child stuck forever) is killed with everything it started and counted as failed; it cannot stall the run.
 Processes a notebook leaves behind are killed too, and named.
 """
@@ -89,36 +89,38 @@ def _snap(folder):
     import hashlib
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
 
-_ACTIVE = set()   # process groups running now: killed when the runner is interrupted
+_ACTIVE = set()   # sessions running now: killed when the runner is interrupted
 
 def _run_group(cmd, timeout, cwd=None, env=None):
-    """Run `cmd` in a new process group with a time limit: (exit code or None on timeout, output, leftovers).
-    On timeout the whole group is killed; after a normal exit, any process of the group still alive (a child the
-    command left behind) is killed and counted in `leftovers`."""
+    """Run `cmd` in a new session with a time limit: (exit code or None on timeout, output, leftovers). On timeout
+    everything in the session is killed; after a normal exit, any process of it still alive (a child the command
+    left behind) is killed and counted in `leftovers`."""
     with tempfile.TemporaryFile('w+') as log:
         p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True, text=True)
         _ACTIVE.add(p.pid)
         try: rc = p.wait(timeout)
         except subprocess.TimeoutExpired: rc = None
-        leftovers = _killpg(p.pid, grace=0 if rc is None else 2.0); _ACTIVE.discard(p.pid)
+        leftovers = _kill_session(p.pid, grace=0 if rc is None else 2.0); _ACTIVE.discard(p.pid)
         if rc is None: p.wait()
         log.seek(0); out = log.read()
     return rc, out, leftovers
 
-def _alive(pgid):
-    "How many processes of session/group `pgid` are alive (zombies excluded)."
-    try: out = subprocess.run(['ps', '-o', 'stat=', '-g', str(pgid)], capture_output=True, text=True).stdout.split()
-    except Exception: return 0
-    return sum(not st.startswith('Z') for st in out)
+def _session_pids(sid) -> list:
+    "The live (not zombie) processes of session `sid`: the command and all it started, whatever their process groups."
+    try: out = subprocess.run(['ps', '-o', 'pid=,stat=', '-s', str(sid)], capture_output=True, text=True).stdout.split('\n')
+    except Exception: return []
+    return [int(l.split()[0]) for l in out if l.strip() and not l.split()[1].startswith('Z')]
 
-def _killpg(pgid, grace=2.0):
-    "SIGKILL every process of group `pgid` still alive after `grace` s (helpers such as multiprocessing's resource tracker exit by themselves); how many were killed."
+def _kill_session(sid, grace=2.0) -> int:
+    """SIGKILL every process of session `sid` still alive after `grace` s (helpers such as multiprocessing's resource
+    tracker end by themselves once their parent is gone); how many were killed."""
     t = time.time() + grace
-    while (n := _alive(pgid)) and time.time() < t: time.sleep(0.1)
-    try: os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError): return 0
-    return n
+    while (pids := _session_pids(sid)) and time.time() < t: time.sleep(0.1)
+    for pid in pids:
+        try: os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError): pass
+    return len(pids)
 
 def _run_script(fn, timeout=300):
     "Run `python <fn> --tiny` on the CPU in a temporary directory: (name, ok, seconds, error text)."
@@ -128,13 +130,13 @@ def _run_script(fn, timeout=300):
     with tempfile.TemporaryDirectory() as d:
         rc, out, left = _run_group([sys.executable, str(fn), '--tiny'], timeout, cwd=d, env=env)
     ok = rc == 0
-    err = (f'timed out after {timeout} s (process group killed):\n{out[-3000:]}' if rc is None else
+    err = (f'timed out after {timeout} s (it and all it started killed):\n{out[-3000:]}' if rc is None else
            '' if ok else f'exit {rc}:\n{out[-3000:]}')
     if left and ok: err = f'note: {left} process(es) left running after the script ended were killed'
     return f'{Path(fn).relative_to(ROOT)} --tiny', ok, time.time() - t0, err
 
 def _run_nb(fn, flags, save_dir, timeout):
-    "Run one notebook in a child `test_nbs.py --_one` process (own process group, time limit): (name, ok, seconds, error text)."
+    "Run one notebook in a child `test_nbs.py --_one` process (own session, time limit): (name, ok, seconds, error text)."
     t0 = time.time()
     with tempfile.TemporaryDirectory() as d:
         res = Path(d)/'result.json'
@@ -142,7 +144,7 @@ def _run_nb(fn, flags, save_dir, timeout):
         rc, out, left = _run_group(cmd, timeout, cwd=ROOT)
         r = json.loads(res.read_text()) if res.exists() else None
     if r is None:
-        why = f'timed out after {timeout} s (process group killed)' if rc is None else f'the notebook process died (exit {rc})'
+        why = f'timed out after {timeout} s (it and all it started killed)' if rc is None else f'the notebook process died (exit {rc})'
         return str(Path(fn).resolve()), False, time.time() - t0, f'{why}; its last output:\n{out[-3000:]}'
     fn, ok, dt, err = r
     if not ok and out.strip(): err += f'\nwhat the notebook process (and its children) printed outside the cells, last part:\n{out[-2000:]}'
@@ -165,7 +167,7 @@ def main():
         r = _run_one(a.paths[0], a.flags.split(), a.save_dir)
         Path(a._one).write_text(json.dumps(r))
         # end as Python's exit would (daemonic children such as DataLoader workers terminated), but never wait on a
-        # stuck non-daemonic child: the runner kills the process group and names what was left
+        # stuck non-daemonic child: the runner kills what is left in the session and names it
         import multiprocessing as mp
         for c in mp.active_children():
             if c.daemon: c.terminate(); c.join(1)
@@ -188,7 +190,7 @@ def main():
     # one process (group) per notebook: running a notebook replaces its __main__, and a hung one is killed alone
     def _stop(signum, frame): raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, _stop)
-    ex = ThreadPoolExecutor(a.n_workers)
+    ex, futs, sfuts = ThreadPoolExecutor(a.n_workers), [], []
     try:
         futs = [ex.submit(_run_nb, str(f), flags, a.save_dir, a.timeout) for f in fns]
         sfuts = [ex.submit(_run_script, f) for f in scripts]
@@ -200,7 +202,7 @@ def main():
             if err: print(err, flush=True)
     except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the children run in their own sessions, so take them down here
         for f in futs + sfuts: f.cancel()
-        for g in list(_ACTIVE): _killpg(g, grace=0)
+        for g in list(_ACTIVE): _kill_session(g, grace=0)
         print(f'interrupted after {time.time() - t0:.0f} s: {len(results)} notebooks finished', flush=True)
         sys.stdout.flush(); os._exit(130)
     ex.shutdown()
