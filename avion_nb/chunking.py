@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 import multiprocessing as mp
 import numpy as np
 import av
-from .core import save_json, machine_info
+from .core import save_json, machine_info, available_cores
 from .synth import encoder_options
 import warnings
 from fastcore.basics import patch
@@ -265,7 +265,7 @@ def chunk_dataset(src_root, dst_root, chunk_len: int = 15, *, short_side=None, c
     save_json(dict(settings=settings, complete=False), cfg)
     kw = dict(chunk_len=T, short_side=short_side, crf=crf, keyint=keyint, preset=preset, copy=copy)
     jobs = [(v, dst_root/v.parent.relative_to(src_root), kw) for v in videos]
-    nw = num_workers if num_workers is not None else min(len(os.sched_getaffinity(0)), len(jobs))
+    nw = num_workers if num_workers is not None else min(available_cores(), len(jobs))
     if nw <= 1: res = [_chunk_job(j) for j in tqdm(jobs, desc='chunking', disable=not verbose)]
     else:
         with ProcessPoolExecutor(nw, mp_context=mp.get_context('fork')) as ex:
@@ -429,7 +429,7 @@ def plan(videos, batch_size: int = 1024, step_time: float = 4.0, *, read_speed: 
         read_speed, src = rm['read_speed'], 'measured' + ('' if rm['cache_dropped'] else ', page cache NOT dropped')
         if rm['bytes'] < 256 * MB: notes.append(f"S_r measured on only {rm['bytes'] / MB:.0f} MB: pass read_speed= for a reliable value")
     else: rm, src = {}, 'given'
-    cores = cores or len(os.sched_getaffinity(0))
+    cores = cores or available_cores()
     T_max = plan_chunk_length(batch_size, rho, read_speed, step_time)
     if chunk_len is None:
         T = int(min(max(math.floor(T_max), min_chunk_len), max_chunk_len))

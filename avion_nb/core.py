@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'seed_everything', 'patch_env', 'available_cores', 'local_processes', 'main_thread_count', 'set_threads',
-           'threads_line', 'atomic_write', 'save_json', 'machine_info', 'set_plot_style', 'progress']
+__all__ = ['get_device', 'seed_everything', 'patch_env', 'cgroup_cpu_limit', 'available_cores', 'local_processes',
+           'main_thread_count', 'set_threads', 'threads_line', 'atomic_write', 'save_json', 'cpu_topology',
+           'machine_info', 'set_plot_style', 'progress']
 
 # %% ../nbs/00_core.ipynb #0f9bb67f
 def get_device(prefer: str | None = None) -> torch.device:
@@ -38,10 +39,35 @@ def patch_env(**env):
     finally: put(old)
 
 # %% ../nbs/00_core.ipynb #92c08bda
+def cgroup_cpu_limit(root='/sys/fs/cgroup', proc_cgroup='/proc/self/cgroup') -> float | None:
+    """CPUs' worth of time this process's control group may use (a container's `--cpus`, a Kubernetes CPU limit, a
+    systemd `CPUQuota`): the smallest cgroup v2 `cpu.max` from its group up to the root, else cgroup v1's
+    `cpu.cfs_quota_us / cpu.cfs_period_us`; None when unlimited or unknown (no Linux cgroups)."""
+    root, lims = Path(root), []
+    try: rel = next((l.split(':', 2)[2].strip() for l in Path(proc_cgroup).read_text().splitlines() if l.startswith('0::')), '/')
+    except OSError: rel = '/'
+    d = root/rel.lstrip('/')
+    while True:                                 # v2: a limit on any ancestor applies too
+        try:
+            q, p = (d/'cpu.max').read_text().split()[:2]
+            if q != 'max': lims.append(int(q) / int(p))
+        except (OSError, ValueError): pass
+        if d == root or root not in d.parents: break
+        d = d.parent
+    for v1 in ('cpu', 'cpu,cpuacct'):
+        try:
+            q, p = int((root/v1/'cpu.cfs_quota_us').read_text()), int((root/v1/'cpu.cfs_period_us').read_text())
+            if q > 0 and p > 0: lims.append(q / p)
+        except (OSError, ValueError): pass
+    return min(lims) if lims else None
+
 def available_cores() -> int:
-    "CPU cores this process may run on (its affinity mask; `os.cpu_count()` where there is none)."
-    try: return len(os.sched_getaffinity(0))
-    except AttributeError: return os.cpu_count() or 1
+    """CPU cores this process may use: its affinity mask (`os.cpu_count()` where there is none), capped by its
+    cgroup's CPU limit (a container limited to 16 CPUs on a 192-core host gets 16, not 192)."""
+    try: n = len(os.sched_getaffinity(0))
+    except AttributeError: n = os.cpu_count() or 1
+    lim = cgroup_cpu_limit()
+    return max(1, min(n, int(lim))) if lim else n
 
 def local_processes() -> int:
     "Training processes launched on this machine: the launcher's `LOCAL_WORLD_SIZE` (torchrun, accelerate), else 1."
@@ -98,11 +124,24 @@ def save_json(obj, path, indent: int = 2) -> Path:
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #b774cd7b
+def cpu_topology() -> dict:
+    """The host's CPU model, logical CPUs and physical cores (from /proc/cpuinfo: a container sees the whole host),
+    and the cores this process may use (`available_cores`) and its cgroup limit: what a per-core figure depends on."""
+    info = dict(cpu_model=None, host_cpus_logical=os.cpu_count(), host_cores_physical=None,
+                cpus_usable=available_cores(), cgroup_cpu_limit=cgroup_cpu_limit())
+    try: blocks = [dict(l.split(':', 1) for l in b.splitlines() if ':' in l) for b in Path('/proc/cpuinfo').read_text().split('\n\n')]
+    except OSError: return info
+    blocks = [{k.strip(): v.strip() for k, v in b.items()} for b in blocks if b]
+    info['cpu_model'] = next((b['model name'] for b in blocks if 'model name' in b), None)
+    if blocks and all('core id' in b for b in blocks):
+        info['host_cores_physical'] = len({(b.get('physical id'), b['core id']) for b in blocks})
+    return info
+
 def machine_info() -> dict:
-    "CPU, GPU, and library versions of this machine, for benchmark records."
+    "CPU (`cpu_topology`), GPU, and library versions of this machine, for benchmark records."
     info = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), host=platform.node(), python=sys.version.split()[0],
                 platform=platform.platform(), cpu=platform.processor() or platform.machine(),
-                cpu_count=os.cpu_count(), torch=torch.__version__, cuda=torch.version.cuda)
+                cpu_count=os.cpu_count(), **cpu_topology(), torch=torch.__version__, cuda=torch.version.cuda)
     try:
         import av; info['av'] = av.__version__
     except ImportError: pass

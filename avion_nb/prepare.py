@@ -13,7 +13,7 @@ import multiprocessing as mp
 import numpy as np
 import pandas as pd
 import av
-from .core import save_json, machine_info
+from .core import save_json, machine_info, available_cores
 from .synth import parse_timestamp, gop_params
 from .chunking import (VIDEO_EXTS, MB, Mb, GOP_CANDIDATES, WORKLOADS, list_videos, probe_video, num_chunks, chunk_name,
                                chunk_video, plan_chunk_length, measure_read_speed, encoding_sweep, choose_encoding, _rel_times,
@@ -125,7 +125,7 @@ def inspect_video(path, tail: float = 2.0, vfr_packets: int = 300) -> dict:
 def _pool_map(fn, items, workers: int | None, desc: str = '', verbose: bool = True):
     "fn over items on a process pool of `workers` (0/1: in this process), in order, with a progress bar."
     from tqdm.auto import tqdm
-    nw = len(os.sched_getaffinity(0)) if workers is None else workers
+    nw = available_cores() if workers is None else workers
     if nw <= 1 or len(items) <= 1: return [fn(x) for x in tqdm(items, desc=desc, disable=not verbose, leave=False)]
     with ProcessPoolExecutor(min(nw, len(items)), mp_context=mp.get_context('fork')) as ex:
         return list(tqdm(ex.map(fn, items), total=len(items), desc=desc, disable=not verbose, leave=False))
@@ -322,7 +322,7 @@ def run(raw_dir, video_dir, plan: PrepPlan | None = None, *, shard='0/1', worker
         if err is not None: failed.append((v, err))
         bar.update(dur / 3600, err is None)
     jobs = [(str(raw), str(vd), v['video'], kw) for v in todo]
-    nw = len(os.sched_getaffinity(0)) if workers is None else workers
+    nw = available_cores() if workers is None else workers
     try: _map_jobs(jobs, nw, record)
     finally: bar.close()
     summ = dict(shard=f'{i}/{n}', videos=len(mine), skipped=len(mine) - len(todo), done=len(todo) - len(failed), failed=len(failed),
@@ -548,7 +548,7 @@ def make_plan(raw_dir, video_dir, *, workload: str = 'clip', batch_size: int = 1
     S_r, src = sr['read_speed'], sample_sources(table, raw, sample); longest = max(src, key=lambda v: v['duration'])
     T0 = int(max(1, min(15, math.floor(longest['duration']))))
     rows = encoding_sweep(raw/longest['video'], T0, gops, (workload,), clips=clips, short_side=short_side, preset=preset)
-    cores = len(os.sched_getaffinity(0)); target = batch_size / (step_time * (train_cores or cores))
+    cores = available_cores(); target = batch_size / (step_time * (train_cores or cores))
     clampT = lambda rho: int(min(max(math.floor(plan_chunk_length(batch_size, rho, S_r, step_time)), min_chunk_len), max_chunk_len))
     T = clampT(float(np.median([r['rho'] for r in rows])))
     row, key, meets, eq3 = choose_encoding(rows, workload, target, batch_size, S_r, step_time, T)

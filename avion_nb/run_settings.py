@@ -68,8 +68,9 @@ from fastcore.basics import patch
 import argparse, contextlib, inspect, math, re
 
 def default_workers() -> int:
-    "Loader workers per process by default: min(8, CPU cores)."
-    return min(8, os.cpu_count() or 1)
+    "Loader workers per process by default: min(8, `available_cores()`): affinity, capped by a container limit."
+    from avion_nb.core import available_cores
+    return min(8, available_cores())
 default_workers.rule = 'min(8, CPU cores)'   # what `--help` prints as the default, with this machine's value
 
 def parse_floats(s, n: int | None = None, name: str = 'value') -> tuple:

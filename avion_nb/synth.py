@@ -13,7 +13,7 @@ import multiprocessing as mp
 import numpy as np
 import pandas as pd
 import av
-from .core import atomic_write, save_json
+from .core import atomic_write, save_json, available_cores
 from fastcore.basics import patch, patch_to
 
 # %% auto #0
@@ -618,7 +618,7 @@ def make_dataset(root='data/avion_synth', preset: str = 'default', seed: int = 0
         save_json(cfg, cfg_file)
     rng, jobs = np.random.default_rng(seed), []
     ego = _plan_ego4d(cfg, P, rng, jobs); ek_tr, ek_va, ek_fps = _plan_ek100(cfg, P, rng, jobs); kin = _plan_kinetics(cfg, P, rng, jobs)
-    nw = num_workers if num_workers is not None else min(len(os.sched_getaffinity(0)), 8)
+    nw = num_workers if num_workers is not None else min(available_cores(), 8)
     _run_jobs(jobs, nw, progress=verbose)   # verbose=False: no progress bar either
     out, tr, va, kdf = _write_annotations(P, cfg, ego, ek_tr, ek_va, ek_fps, kin)
     meta = _dataset_meta(cfg, round(time.time() - t0, 1), ego, ek_tr, ek_va, ek_fps, tr, va, kdf, jobs)

@@ -19,6 +19,9 @@ OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 source scripts/gpu_env.sh > "$OUT/env.txt" 2>&1; cat "$OUT/env.txt"
 unset OMP_NUM_THREADS
 echo "nproc $(nproc); $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
+# the CPU a per-core figure depends on: model, SMT (threads per core), cgroup CPU limit, usable cores
+python -c "from avion_nb.core import cpu_topology; print('cpu', cpu_topology())" 2>&1 | tee -a "$OUT/env.txt"
+lscpu 2>/dev/null | grep -E "Model name|^CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|MHz" | tee -a "$OUT/env.txt"
 D=/tmp/avion_gpu_data
 run() { local name=$1 lim=$2; shift 2; local t0=$(date +%s); mkdir -p "$OUT/$name"
   echo "== $name (limit ${lim}s): $*"
