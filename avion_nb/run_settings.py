@@ -185,10 +185,9 @@ class Settings:
         d = type(self)(); return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(d, f.name)}
 
 # %% ../nbs/30a_run_settings.ipynb #7c773704
-# whole: the shared settings table, one flag per line with its --help text; split, the vocabulary could not be read at once
 @dataclass
-class RunSettings(Settings):
-    "The settings every trainer shares. Subclass it to change defaults and add a trainer's own settings."
+class _DataFields(Settings):
+    "The first fields of `RunSettings`: where the clips come from and how the loader reads them."
     # data
     data_root: str = 'data/avion_synth'  # dataset root laid out as the docs' Data layout page shows (nbs/09_data_layout.ipynb)
     output_dir: str = 'runs/run'  # run folder: config.json, checkpoints/, logs/, history_*.csv, summary.json, weights
@@ -205,6 +204,12 @@ class RunSettings(Settings):
     prefetch: int = 2  # batches prefetched per worker
     worker_threads: int = 1  # intra-op CPU threads of each loader worker (each decodes with one FFmpeg thread)
     main_threads: int = 0  # intra-op CPU threads of each training process (0: auto, its share of the cores minus its workers' threads on a GPU)
+
+# %% ../nbs/30a_run_settings.ipynb #fcde267a
+@dataclass
+class RunSettings(_DataFields):
+    """The settings every trainer shares: the data and loader fields above, then these. Subclass it to change
+    defaults and add a trainer's own settings."""
     # model: run settings that are not architecture
     vision: str = 'vit_b16'  # ViT preset (vit_tiny/vit_s16/vit_b16/vit_l14) or a JSON dict of ViTConfig fields
     attn: str = 'sdpa'  # attention kernel: naive | sdpa | sdpa:flash | sdpa:cudnn | sdpa:efficient | flash_attn
@@ -255,21 +260,23 @@ class RunSettings(Settings):
     CHOICES: ClassVar[dict] = dict(bad_sample=('skip', 'raise'), lr_schedule=('cosine', 'fixed'), mixed_precision=('no', 'fp16', 'bf16'),
                                    log_with=('tensorboard', 'wandb', 'all', 'none'), decoder_pos=('sincos3d', 'sincos1d'))
 
-    def __post_init__(self):
-        "Normalise the values (from a command line they are strings) and refuse bad ones, naming the flag."
-        self.rrc_scale = parse_floats(self.rrc_scale, 2, 'rrc_scale'); self.betas = parse_floats(self.betas, 2, 'betas')
-        self.chunk_len = str(self.chunk_len) if self.chunk_len not in (None, 0, 0.) else 'none'
-        if self.log_with in (None, '', 'None'): self.log_with = 'none'
-        super().__post_init__()                     # choices, ranges, formats (`check_settings`)
-        if not all(0 <= b < 1 for b in self.betas): raise UsageError(f'--betas must be two numbers in [0, 1), got {self.betas}')
-        if not 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1: raise UsageError(f'--rrc_scale must be 0 < min <= max <= 1, got {self.rrc_scale}')
-        if self.chunk_len not in ('auto', 'none'):
-            try: float(self.chunk_len)
-            except ValueError: raise UsageError(f"--chunk_len must be 'auto', 'none' or seconds, got {self.chunk_len!r}") from None
-        if self.lr_schedule == 'cosine' and self.warmup_epochs >= self.epochs:
-            raise UsageError(f'--warmup_epochs ({self.warmup_epochs:g}) must be shorter than --epochs ({self.epochs})')
-        if self.resume and not self.checkpoint: raise UsageError(f'--resume {self.resume} needs checkpoints (drop --no-checkpoint)')
-        if self.resume and self.overwrite: raise UsageError(f'--overwrite starts the run over and --resume {self.resume} continues it: pass one of them')
+# %% ../nbs/30a_run_settings.ipynb #66e51ccb
+@patch
+def __post_init__(self: RunSettings):
+    "Normalise the values (from a command line they are strings) and refuse bad ones, naming the flag."
+    self.rrc_scale = parse_floats(self.rrc_scale, 2, 'rrc_scale'); self.betas = parse_floats(self.betas, 2, 'betas')
+    self.chunk_len = str(self.chunk_len) if self.chunk_len not in (None, 0, 0.) else 'none'
+    if self.log_with in (None, '', 'None'): self.log_with = 'none'
+    super(RunSettings, self).__post_init__()    # choices, ranges, formats (`check_settings`)
+    if not all(0 <= b < 1 for b in self.betas): raise UsageError(f'--betas must be two numbers in [0, 1), got {self.betas}')
+    if not 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1: raise UsageError(f'--rrc_scale must be 0 < min <= max <= 1, got {self.rrc_scale}')
+    if self.chunk_len not in ('auto', 'none'):
+        try: float(self.chunk_len)
+        except ValueError: raise UsageError(f"--chunk_len must be 'auto', 'none' or seconds, got {self.chunk_len!r}") from None
+    if self.lr_schedule == 'cosine' and self.warmup_epochs >= self.epochs:
+        raise UsageError(f'--warmup_epochs ({self.warmup_epochs:g}) must be shorter than --epochs ({self.epochs})')
+    if self.resume and not self.checkpoint: raise UsageError(f'--resume {self.resume} needs checkpoints (drop --no-checkpoint)')
+    if self.resume and self.overwrite: raise UsageError(f'--overwrite starts the run over and --resume {self.resume} continues it: pass one of them')
 
 # %% ../nbs/30a_run_settings.ipynb #50e0db8d
 def given_settings(s: RunSettings) -> set:
