@@ -171,7 +171,7 @@ def _reencode_chunks(pr: Probe, out_dir: Path, T: int, ext: str, todo: set[int],
                     w = av.open(str(tmp), 'w', format=fmt, options=_mux_options(fmt, tbo)); st = w.add_stream('libx264', rate=pr.fps, options=opts)
                     st.width, st.height, st.pix_fmt = W, H, 'yuv420p'; st.codec_context.time_base = tbo; st.time_base = tbo
                     st.codec_context.thread_count = threads; out = (w, st, tmp, k)
-                g = f.reformat(width=W, height=H, format='yuv420p') if (W, H) != (f.width, f.height) or f.format.name != 'yuv420p' else f
+                g = f.reformat(width=W, height=H, format='yuv420p', threads=threads) if (W, H) != (f.width, f.height) or f.format.name != 'yuv420p' else f
                 g.pts = int((t - k * T) / tbo); g.time_base = tbo
                 g.pict_type = av.video.frame.PictureType.NONE   # the source's I/P/B types would be forced on x264 (no lattice GOPs)
                 for pk in out[1].encode(g): out[0].mux(pk)
@@ -212,7 +212,7 @@ def decode_all(path) -> tuple[list[Fraction], list[np.ndarray]]:
     "Exact times (pts × time base) and yuv420p planes (as one array) of every frame of `path`."
     with av.open(str(path)) as c:
         s = c.streams.video[0]; tb = Fraction(s.time_base); ts, fr = [], []
-        for f in c.decode(s): ts.append(f.pts * tb); fr.append(f.to_ndarray(format='yuv420p'))
+        for f in c.decode(s): ts.append(f.pts * tb); fr.append(f.to_ndarray(format='yuv420p', threads=1))
     return ts, fr
 
 # %% ../nbs/02_chunking.ipynb #e0470889
@@ -335,7 +335,7 @@ def decode_clips(path, num_frames: int = 4, window: float = 1.0, seconds: float 
                     c.seek(int(round(kf / tb)), stream=s, backward=True, any_frame=False); it = c.decode(s)
                 for f in it:
                     fr += 1; pos = float(f.pts * tb)
-                    if pos >= tt - 1e-6: f.to_ndarray(format='rgb24'); break  # the frame a loader would convert
+                    if pos >= tt - 1e-6: f.to_ndarray(format='rgb24', threads=1); break  # the frame a loader would convert
         n += 1
     dt = time.perf_counter() - t0
     return dict(clips_per_s=n / dt, frames_per_clip=fr / n, clips=n, seconds=dt)

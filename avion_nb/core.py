@@ -96,6 +96,17 @@ def threads_line(main: int, workers: int, worker_threads: int) -> str:
     return (f'threads: {main} intra-op in the main process (--main_threads), {workers} loader worker(s) x {worker_threads} '
             f'(--workers, --worker_threads); {available_cores()} cores for {local_processes()} process(es) on this machine')
 
+# %% ../nbs/00_core.ipynb #bf90605f
+_FORK_KEPT = []   # objects a forked child must never use or free: their threads live in the parent only
+
+def _pyav_after_fork():
+    "In a forked child, set PyAV's per-thread cached frame converter aside (kept, never freed): see the text above."
+    tl = getattr(sys.modules.get('av.video.frame'), '_thread_local', None)
+    r = getattr(tl, 'reformatter', None)
+    if r is not None: _FORK_KEPT.append(r); del tl.reformatter
+
+if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_pyav_after_fork)
+
 # %% ../nbs/00_core.ipynb #37a51583
 def _file_mode(path) -> int:
     "The permission bits `open(path, 'w')` leaves: the existing file's, else 0666 less the umask."

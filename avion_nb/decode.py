@@ -13,10 +13,11 @@ import numpy as np
 import torch
 import av
 from fastcore.basics import patch
+import avion_nb.core   # its fork hook: a forked loader worker never touches PyAV's cached converter (00_core)
 
 # %% auto #0
-__all__ = ['TIE', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video', 'VideoInfo',
-           'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
+__all__ = ['TIE', 'SWS_THREADS', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video',
+           'VideoInfo', 'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
            'RandomResizedCrop', 'ShortSideRandomCrop', 'ShortSideCenterCrop', 'crop_resize_flip', 'swscale_flags',
            'FusedCrop', 'psnr', 'video_path', 'read_frames_at', 'chunk_path', 'read_clip', 'OpenVideoCache']
 
@@ -294,6 +295,8 @@ def crop_resize_flip(frames: torch.Tensor, box: CropBox | None) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).contiguous()
 
 # %% ../nbs/03_decode.ipynb #17ab15c3
+SWS_THREADS = 1   # swscale threads per conversion: one loader worker per core already; 0 (PyAV's default) starts one per core
+
 def swscale_flags(interpolation: str | int = 'BILINEAR+FULL_CHR_H_INT') -> int:
     "swscale flags from names joined by '+' (PyAV's `Interpolation` members), e.g. 'BILINEAR+FULL_CHR_H_INT'."
     if isinstance(interpolation, int): return interpolation
@@ -305,17 +308,17 @@ class FusedCrop:
     to RGB while resizing it (one swscale call; its context is cached across the clip's frames); flip the result."""
     def __init__(self, box: CropBox | None, interpolation: str | int = 'BILINEAR+FULL_CHR_H_INT'):
         self.box, self.interpolation = box, swscale_flags(interpolation)
-        self.reformatter = av.video.reformatter.VideoReformatter()
+        self.reformatter = av.video.reformatter.VideoReformatter()   # converts with SWS_THREADS threads
 
 # %% ../nbs/03_decode.ipynb #c3cd415f
 @patch
 def __call__(self: FusedCrop, fr) -> np.ndarray:
     "The frame `fr` cropped to the box, resized and flipped, as RGB [out_h, out_w, 3] (a view of the converter's buffer)."
     b, fmt = self.box, fr.format.name
-    if b is None: return fr.to_ndarray(format='rgb24')
+    if b is None: return _full_rgb(fr)
     sub = _SUBSAMPLING.get(fmt)
     if sub is None:   # other pixel formats (high bit depth, semi-planar): full conversion, then crop
-        return crop_resize_flip(torch.from_numpy(fr.to_ndarray(format='rgb24'))[None], b)[0].numpy()
+        return crop_resize_flip(torch.from_numpy(_full_rgb(fr))[None], b)[0].numpy()
     if (b.x, b.y, b.w, b.h) == (0, 0, fr.width, fr.height): src = fr
     else:
         (sx, sy), src = sub, av.VideoFrame(b.w, b.h, fmt)
@@ -323,12 +326,12 @@ def __call__(self: FusedCrop, fr) -> np.ndarray:
             x, y, w, h = (b.x, b.y, b.w, b.h) if k == 0 else (b.x // sx, b.y // sy, -(-b.w // sx), -(-b.h // sy))
             d[:h, :w] = s[y:y + h, x:x + w]
         src.colorspace, src.color_range = fr.colorspace, fr.color_range
-    o = self.reformatter.reformat(src, b.out_w, b.out_h, 'rgb24', interpolation=self.interpolation)
+    o = self.reformatter.reformat(src, b.out_w, b.out_h, 'rgb24', interpolation=self.interpolation, threads=SWS_THREADS)
     out = _planes(o)[0][:, :3 * o.width].reshape(o.height, o.width, 3)   # a view of the converter's buffer
     return out[:, ::-1] if b.flip else out
 
 # %% ../nbs/03_decode.ipynb #fe4f16ba
-def _full_rgb(fr) -> np.ndarray: return fr.to_ndarray(format='rgb24')
+def _full_rgb(fr) -> np.ndarray: return fr.to_ndarray(format='rgb24', threads=SWS_THREADS)
 
 def psnr(a, b) -> float:
     "Peak signal-to-noise ratio (dB) of two uint8 arrays."
