@@ -111,7 +111,7 @@ def pyav_dtc(path, ts, box):
             if not want: break
             if abs(f.time - want[0]) < 1e-9: got[want.pop(0)] = f
         for t in want: got[t] = last
-        frames = torch.from_numpy(np.stack([got[t].to_ndarray(format='rgb24') for t in ts]))
+        frames = torch.from_numpy(np.stack([got[t].to_ndarray(format='rgb24', threads=1) for t in ts]))
     return D.crop_resize_flip(frames, box)
 
 
