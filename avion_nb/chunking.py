@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 import multiprocessing as mp
 import numpy as np
 import av
-from .core import save_json, machine_info, available_cores
+from .core import save_json, machine_info, available_cores, SWS_THREADS
 from .synth import encoder_options
 import warnings
 from fastcore.basics import patch
@@ -212,7 +212,7 @@ def decode_all(path) -> tuple[list[Fraction], list[np.ndarray]]:
     "Exact times (pts × time base) and yuv420p planes (as one array) of every frame of `path`."
     with av.open(str(path)) as c:
         s = c.streams.video[0]; tb = Fraction(s.time_base); ts, fr = [], []
-        for f in c.decode(s): ts.append(f.pts * tb); fr.append(f.to_ndarray(format='yuv420p', threads=1))
+        for f in c.decode(s): ts.append(f.pts * tb); fr.append(f.to_ndarray(format='yuv420p', threads=SWS_THREADS))
     return ts, fr
 
 # %% ../nbs/02_chunking.ipynb #e0470889
@@ -335,7 +335,7 @@ def decode_clips(path, num_frames: int = 4, window: float = 1.0, seconds: float 
                     c.seek(int(round(kf / tb)), stream=s, backward=True, any_frame=False); it = c.decode(s)
                 for f in it:
                     fr += 1; pos = float(f.pts * tb)
-                    if pos >= tt - 1e-6: f.to_ndarray(format='rgb24', threads=1); break  # the frame a loader would convert
+                    if pos >= tt - 1e-6: f.to_ndarray(format='rgb24', threads=SWS_THREADS); break  # the frame a loader would convert
         n += 1
     dt = time.perf_counter() - t0
     return dict(clips_per_s=n / dt, frames_per_clip=fr / n, clips=n, seconds=dt)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'seed_everything', 'patch_env', 'cgroup_cpu_limit', 'available_cores', 'local_processes',
+__all__ = ['SWS_THREADS', 'get_device', 'seed_everything', 'patch_env', 'cgroup_cpu_limit', 'available_cores', 'local_processes',
            'main_thread_count', 'set_threads', 'threads_line', 'atomic_write', 'save_json', 'cpu_topology',
            'machine_info', 'set_plot_style', 'progress']
 
@@ -97,6 +97,7 @@ def threads_line(main: int, workers: int, worker_threads: int) -> str:
             f'(--workers, --worker_threads); {available_cores()} cores for {local_processes()} process(es) on this machine')
 
 # %% ../nbs/00_core.ipynb #bf90605f
+SWS_THREADS = 1   # swscale threads per frame conversion: one loader worker per core already; 0 (PyAV's default): one per core
 _FORK_KEPT = []   # objects a forked child must never use or free: their threads live in the parent only
 
 def _pyav_after_fork():

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import av
 from fastcore.basics import patch
-import avion_nb.core   # its fork hook: a forked loader worker never touches PyAV's cached converter (00_core)
+from .core import SWS_THREADS   # one swscale thread per conversion (importing core installs its fork hook)
 
 # %% auto #0
-__all__ = ['TIE', 'SWS_THREADS', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video',
-           'VideoInfo', 'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
+__all__ = ['TIE', 'VideoReadError', 'numbered_frames', 'read_frame_number', 'encode_video', 'open_video', 'VideoInfo',
+           'video_info', 'sample_times', 'time_to_pts', 'frame_at', 'ClipInfo', 'CropBox', 'FullFrame',
            'RandomResizedCrop', 'ShortSideRandomCrop', 'ShortSideCenterCrop', 'crop_resize_flip', 'swscale_flags',
            'FusedCrop', 'psnr', 'video_path', 'read_frames_at', 'chunk_path', 'read_clip', 'OpenVideoCache']
 
@@ -295,8 +295,6 @@ def crop_resize_flip(frames: torch.Tensor, box: CropBox | None) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).contiguous()
 
 # %% ../nbs/03_decode.ipynb #17ab15c3
-SWS_THREADS = 1   # swscale threads per conversion: one loader worker per core already; 0 (PyAV's default) starts one per core
-
 def swscale_flags(interpolation: str | int = 'BILINEAR+FULL_CHR_H_INT') -> int:
     "swscale flags from names joined by '+' (PyAV's `Interpolation` members), e.g. 'BILINEAR+FULL_CHR_H_INT'."
     if isinstance(interpolation, int): return interpolation
